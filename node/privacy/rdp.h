@@ -17,6 +17,10 @@ const std::vector<double>& DefaultRdpOrders();
 
 // RDP of ONE step of the subsampled Gaussian at order α > 1, in nats.
 // Preconditions (checked by callers): q ∈ (0, 1], σ > 0.
+// Integer α: exact binomial expansion, O(α) terms. Fractional α: the two
+// alternating erfc series of Mironov et al. 2019 §3.3, truncated where Opacus
+// truncates them. Returns NaN in the rare case where rounding makes a partial
+// sum of that series negative (Opacus raises there); callers skip NaN orders.
 double SubsampledGaussianRdp(double sample_rate, double noise_multiplier, double order);
 
 struct RdpEpsilon {
@@ -25,8 +29,21 @@ struct RdpEpsilon {
 };
 
 // ε at δ after `history`, composing RDP over blocks then converting once.
+// Blocks are validated (ValidateStepBlock), δ by ValidateDelta; every order
+// must be finite and > 1. An empty history (or only zero-step blocks) costs
+// {0, 0}. Orders whose RDP is NaN are ignored, as Opacus does; if no order
+// gives a finite ε the answer is ε = +inf (no guarantee), not an error.
+// Cost: O(orders × distinct (q, σ)) series evaluations, independent of T.
 Result<RdpEpsilon> RdpEpsilonFor(const History& history, double delta,
                                  const std::vector<double>& orders = DefaultRdpOrders());
+
+// The RDP → (ε, δ) step alone (Balle et al. 2020, Thm. 21, as in Opacus):
+// ε(α) = rdp(α) − (log δ + log α)/(α − 1) + log((α − 1)/α), minimised over α.
+// `rdp[k]` is the total RDP at `orders[k]` (same length, orders finite > 1).
+// Differs from Opacus only where Opacus would report ε < 0 (possible for
+// large δ): ε is clamped to 0, which is still a true statement.
+Result<RdpEpsilon> EpsilonFromRdp(const std::vector<double>& orders,
+                                  const std::vector<double>& rdp, double delta);
 
 }  // namespace dpnode::privacy
 
