@@ -393,10 +393,35 @@ class Fd {
   }
   int get() const { return fd_; }
   int release() { return std::exchange(fd_, -1); }
+  void reset(int fd) {
+    if (fd_ >= 0) close(fd_);
+    fd_ = fd;
+  }
 
  private:
   int fd_;
 };
+
+// Opens the ledger file with `flags` and verifies all of it into `scan`.
+Status OpenAndScan(const std::string& path, int flags, Fd* fd, Scan* scan) {
+  fd->reset(open(path.c_str(), flags | O_CLOEXEC));
+  if (fd->get() < 0) {
+    const int err = errno;
+    if (err == ENOENT) return Status::NotFound("no ledger at " + path);
+    return Status::IoError("opening ledger " + path + ": " + ErrnoText(err));
+  }
+  const std::string context = "ledger " + path;
+  // A device or FIFO in its place could feed the scan without end.
+  struct stat st;
+  if (fstat(fd->get(), &st) != 0) {
+    return Status::IoError("stat of " + path + " failed: " + ErrnoText(errno));
+  }
+  if (!S_ISREG(st.st_mode)) return Status::IoError(context + " is not a regular file");
+  Result<Scan> scanned = ScanLedger(fd->get());
+  if (!scanned.ok()) return scanned.status().WithContext(context);
+  *scan = std::move(*scanned);
+  return Status::Ok();
+}
 
 Status WriteAll(int fd, std::string_view bytes, uint64_t offset) {
   size_t done = 0;
@@ -517,21 +542,10 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir) {
   Result<int> lock = Lock(dir);
   if (!lock.ok()) return lock.status();
   Fd lock_fd(*lock);
-  Fd fd(open(path.c_str(), O_RDWR | O_CLOEXEC));
-  if (fd.get() < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound("no ledger at " + path);
-    return Status::IoError("opening ledger " + path + ": " + ErrnoText(err));
-  }
+  Fd fd;
+  Scan scan;
+  DPNODE_RETURN_IF_ERROR(OpenAndScan(path, O_RDWR, &fd, &scan));
   const std::string context = "ledger " + path;
-  // A device or FIFO in its place could feed the scan without end.
-  if (fstat(fd.get(), &st) != 0) {
-    return Status::IoError("stat of " + path + " failed: " + ErrnoText(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return Status::IoError(context + " is not a regular file");
-  Result<Scan> scanned = ScanLedger(fd.get());
-  if (!scanned.ok()) return scanned.status().WithContext(context);
-  Scan& scan = *scanned;
 
   LedgerRecovery recovery;
   uint64_t length = scan.good_length;
@@ -565,21 +579,9 @@ Result<std::unique_ptr<Ledger>> Ledger::Open(const std::string& dir) {
 Result<LedgerSnapshot> Ledger::Inspect(const std::string& dir) {
   DPNODE_RETURN_IF_ERROR(InitSodium());
   const std::string path = JoinPath(dir, kFileName);
-  Fd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (fd.get() < 0) {
-    const int err = errno;
-    if (err == ENOENT) return Status::NotFound("no ledger at " + path);
-    return Status::IoError("opening ledger " + path + ": " + ErrnoText(err));
-  }
-  const std::string context = "ledger " + path;
-  struct stat st;
-  if (fstat(fd.get(), &st) != 0) {
-    return Status::IoError("stat of " + path + " failed: " + ErrnoText(errno));
-  }
-  if (!S_ISREG(st.st_mode)) return Status::IoError(context + " is not a regular file");
-  Result<Scan> scanned = ScanLedger(fd.get());
-  if (!scanned.ok()) return scanned.status().WithContext(context);
-  Scan& scan = *scanned;
+  Fd fd;
+  Scan scan;
+  DPNODE_RETURN_IF_ERROR(OpenAndScan(path, O_RDONLY, &fd, &scan));
   LedgerSnapshot snap;
   snap.budget = std::move(scan.budget);
   snap.history = std::move(scan.history);
