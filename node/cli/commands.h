@@ -18,6 +18,12 @@ void BuildApp(CLI::App& app, int& exit_code);
 // `dpnode privacy ...`: epsilon, noise, steps, plan, ledger.
 void RegisterPrivacyCommands(CLI::App& app, int& exit_code);
 
+// `dpnode keygen`: a site identity and its peers.txt line.
+void RegisterKeygenCommand(CLI::App& app, int& exit_code);
+
+// `dpnode train`: local-only or pooled training, evaluation, model file.
+void RegisterTrainCommand(CLI::App& app, int& exit_code);
+
 // Parses argv and runs; the process exit code.
 int Main(int argc, char** argv);
 

@@ -12,7 +12,13 @@ void BuildApp(CLI::App& app, int& exit_code) {
   app.set_version_flag("--version", std::string("dpnode ") + DPNODE_VERSION);
   app.require_subcommand(1);
   app.fallthrough(false);
+  // Usage errors, like every other refusal, fit on one line.
+  app.failure_message([](const CLI::App*, const CLI::Error& e) {
+    return std::string("dpnode: ") + e.what() + " (see --help)\n";
+  });
   RegisterPrivacyCommands(app, exit_code);
+  RegisterKeygenCommand(app, exit_code);
+  RegisterTrainCommand(app, exit_code);
 }
 
 int Main(int argc, char** argv) {
