@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every dpnode test: installs what is missing, builds, then ctest.
 # Usage: ./tests/run.sh [extra ctest arguments, e.g. -R privacy]
+# Under CI=true it also runs each fuzz target briefly under libFuzzer
+# (docs/fuzzing.md) first, so that ctest's summary is the closing line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ./scripts/install_deps.sh
 ./scripts/build.sh
-ctest --test-dir build --output-on-failure -j2 "$@"
-# CI also runs each fuzz target briefly under libFuzzer (docs/fuzzing.md).
 if [ "${CI:-}" = "true" ]; then
   ./scripts/fuzz.sh 20
 fi
+ctest --test-dir build --output-on-failure -j2 "$@"
