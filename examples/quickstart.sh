@@ -12,7 +12,5 @@ echo
 echo "== Privacy plan of the four example sites (RDP accountant, as Opacus) =="
 ./build/dpnode privacy plan examples/heart/sites/{cleveland,hungarian,switzerland,va}.toml
 echo
-echo "== The same budget under the tighter PRV accountant (Cleveland) =="
-n=$(./build/dpnode privacy plan --json examples/heart/sites/cleveland.toml | sed -n 's/.*"sample_rate":\([^,}]*\).*/\1/p')
-steps=$(./build/dpnode privacy plan --json examples/heart/sites/cleveland.toml | sed -n 's/.*"steps":\([^,}]*\).*/\1/p')
-./build/dpnode privacy noise --target-epsilon 3 --delta 1e-5 --sample-rate "$n" --steps "$steps" --accountant prv
+echo "== The same budgets under the tighter PRV accountant: less noise for the same epsilon =="
+./build/dpnode privacy plan --accountant prv examples/heart/sites/{cleveland,hungarian,switzerland,va}.toml

@@ -69,6 +69,7 @@ Result<PrivacyPlan> MakePlan(const std::string& site, int64_t records,
 void RegisterPlanCommand(CLI::App& privacy, int& exit_code) {
   struct Flags {
     std::vector<std::string> configs;
+    std::string accountant;  // empty: each config's own
     bool json = false;
   };
   auto f = std::make_shared<Flags>();
@@ -77,6 +78,8 @@ void RegisterPlanCommand(CLI::App& privacy, int& exit_code) {
   cmd->add_option("configs", f->configs, "site configuration files (TOML)")
       ->required()
       ->check(CLI::ExistingFile);
+  cmd->add_option("--accountant", f->accountant, "override the configs' accountant: rdp or prv")
+      ->check(CLI::IsMember({"rdp", "prv"}));
   cmd->add_flag("--json", f->json, "print one JSON object per site, one per line");
   cmd->callback([f, &exit_code] {
     const std::string name = "privacy plan";
@@ -86,6 +89,7 @@ void RegisterPlanCommand(CLI::App& privacy, int& exit_code) {
       if (!c.ok()) { exit_code = ReportError(name, c.status()); return; }
       Result<int64_t> n = CountTrainingRecords(c->csv, c->schema);
       if (!n.ok()) { exit_code = ReportError(name, n.status()); return; }
+      if (!f->accountant.empty()) c->privacy.accountant = *privacy::ParseAccountant(f->accountant);
       Result<PrivacyPlan> plan = MakePlan(c->name, *n, c->privacy);
       if (!plan.ok()) { exit_code = ReportError(name, plan.status()); return; }
       plans.push_back(*plan);

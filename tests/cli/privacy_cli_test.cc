@@ -2,7 +2,10 @@
 // JSON on one line, and one-line refusals with a non-zero exit.
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <fstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "tests/cli/run_command.h"
 
@@ -103,6 +106,63 @@ TEST_CASE("nonsense input exits non-zero with a one-line reason") {
     CHECK(r.out.find("nan") == std::string::npos);
     CHECK(CountLines(r.err) == 1);
   }
+}
+
+}  // namespace
+}  // namespace dpnode::testing
+
+namespace dpnode::testing {
+namespace {
+
+TEST_CASE("privacy plan: the example sites' training rows, within budget, PRV needing less noise") {
+  const std::string sites = std::string(DPNODE_SOURCE_DIR) + "/examples/heart/sites/";
+  const std::string files = sites + "cleveland.toml " + sites + "hungarian.toml " + sites +
+                            "switzerland.toml " + sites + "va.toml";
+  CommandResult rdp = RunDpnode("privacy plan --json " + files);
+  CommandResult prv = RunDpnode("privacy plan --json --accountant prv " + files);
+  REQUIRE_MESSAGE(rdp.exit_code == 0, rdp.err);
+  REQUIRE_MESSAGE(prv.exit_code == 0, prv.err);
+  REQUIRE(CountLines(rdp.out) == 4);
+  REQUIRE(CountLines(prv.out) == 4);
+  std::istringstream rdp_lines(rdp.out), prv_lines(prv.out);
+  // FLamby's training split sizes per hospital.
+  const int64_t records[] = {199, 172, 30, 85};
+  for (int64_t n : records) {
+    std::string a, b;
+    std::getline(rdp_lines, a);
+    std::getline(prv_lines, b);
+    nlohmann::json r = nlohmann::json::parse(a), p = nlohmann::json::parse(b);
+    CAPTURE(a);
+    CHECK(r["records"] == n);
+    CHECK(r["sample_rate"].get<double>() == doctest::Approx(16.0 / n));
+    CHECK(r["steps"].get<int64_t>() == static_cast<int64_t>(std::ceil(20.0 * n / 16 - 1e-9)));
+    CHECK(r["accountant"] == "rdp");
+    CHECK(r["epsilon"].get<double>() <= 3.0);
+    CHECK(p["accountant"] == "prv");
+    CHECK(p["epsilon"].get<double>() <= 3.0);
+    CHECK(p["noise_multiplier"].get<double>() < r["noise_multiplier"].get<double>());
+    CHECK(p["epsilon_rdp"].get<double>() > 3.0);  // the PRV plan's sigma would not pass RDP
+  }
+}
+
+TEST_CASE("privacy plan: a bad site configuration is refused naming the file and key") {
+  char dir_template[] = "/tmp/dpnode_plan_XXXXXX";
+  const std::string dir = mkdtemp(dir_template);
+  const std::string file = dir + "/site.toml";
+  {
+    std::ofstream out(file);
+    out << "[data]\ncsv = \"" << DPNODE_SOURCE_DIR << "/examples/heart/data/va.csv\"\n"
+        << "schema = \"" << DPNODE_SOURCE_DIR << "/examples/heart/schema.toml\"\n"
+        << "[privacy]\ntarget_epsilon = 3\ndelta = 1e-5\nexpected_batch_size = 16\nepochs = 20\n"
+        << "noise_multipler = 1.0\n";  // misspelt
+  }
+  CommandResult r = RunDpnode("privacy plan " + file);
+  CHECK(r.exit_code != 0);
+  CHECK(CountLines(r.err) == 1);
+  CHECK(r.err.find("site.toml") != std::string::npos);
+  CHECK(r.err.find("noise_multipler") != std::string::npos);
+  std::remove(file.c_str());
+  rmdir(dir.c_str());
 }
 
 }  // namespace
