@@ -1,7 +1,7 @@
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include "node/cli/commands.h"
+#include "node/cli/logging.h"
 
 namespace dpnode::cli {
 
@@ -16,6 +16,14 @@ void BuildApp(CLI::App& app, int& exit_code) {
   app.failure_message([](const CLI::App*, const CLI::Error& e) {
     return std::string("dpnode: ") + e.what() + " (see --help)\n";
   });
+  app.add_option_function<std::string>(
+         "--log-level",
+         [](const std::string& level) {
+           Status s = SetUpLogging(level);
+           if (!s.ok()) throw CLI::ValidationError("--log-level", s.message());
+         },
+         "log detail on stderr: trace, debug, info (default), warn, error, off")
+      ->type_name("LEVEL");
   RegisterPrivacyCommands(app, exit_code);
   RegisterKeygenCommand(app, exit_code);
   RegisterTrainCommand(app, exit_code);
@@ -24,6 +32,7 @@ void BuildApp(CLI::App& app, int& exit_code) {
 int Main(int argc, char** argv) {
   CLI::App app{"dpnode", "dpnode"};
   int exit_code = 0;
+  (void)SetUpLogging("info");
   BuildApp(app, exit_code);
   try {
     app.parse(argc, argv);

@@ -149,8 +149,8 @@ Status ReadTrain(const std::string& file, const fs::path& dir, const toml::table
   std::string state_dir, model;
   DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "state_dir", false, state_dir));
   DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "model", false, model));
-  if (!state_dir.empty()) tc.state_dir = (dir / state_dir).string();
-  if (!model.empty()) tc.model_path = (dir / model).string();
+  if (!state_dir.empty()) tc.state_dir = (dir / state_dir).lexically_normal().string();
+  if (!model.empty()) tc.model_path = (dir / model).lexically_normal().string();
   int64_t threads = tc.threads;
   DPNODE_RETURN_IF_ERROR(GetInt(file, t, "train", "threads", 1, 256, threads));
   tc.threads = static_cast<int>(threads);
@@ -185,8 +185,8 @@ Result<SiteConfig> LoadSiteConfig(const std::string& file, bool data_only) {
   std::string csv, schema;
   DPNODE_RETURN_IF_ERROR(Get(file, *data, "data", "csv", true, csv));
   DPNODE_RETURN_IF_ERROR(Get(file, *data, "data", "schema", true, schema));
-  c.csv = (dir / csv).string();
-  c.schema = (dir / schema).string();
+  c.csv = (dir / csv).lexically_normal().string();
+  c.schema = (dir / schema).lexically_normal().string();
   if (data_only) return c;
 
   if (const toml::table* p = root["privacy"].as_table()) {

@@ -1,5 +1,7 @@
 #include "node/cli/site_data.h"
 
+#include "node/cli/logging.h"
+
 #include "node/learn/data/dataset.h"
 #include "node/learn/data/schema.h"
 
@@ -10,6 +12,7 @@ Result<int64_t> CountTrainingRecords(const std::string& csv, const std::string& 
   if (!s.ok()) return s.status();
   Result<learn::Dataset> d = learn::LoadDataset(*s, csv);
   if (!d.ok()) return d.status();
+  LogLoadReport(csv, *d);
   return static_cast<int64_t>(d->train_rows.size());
 }
 

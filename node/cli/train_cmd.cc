@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "node/cli/commands.h"
+#include "node/cli/logging.h"
 #include "node/cli/output.h"
 #include "node/cli/plan.h"
 #include "node/cli/site_config.h"
@@ -65,6 +66,7 @@ Status AddSite(const SiteConfig& c, bool first, bool test_only, Pool& pool) {
   }
   Result<learn::Dataset> d = learn::LoadDataset(*schema, c.csv);
   if (!d.ok()) return d.status();
+  LogLoadReport(c.csv, *d);
   if (first) {
     pool.feature_names = d->feature_names;
     pool.class_names = d->class_names;
@@ -102,6 +104,7 @@ Result<std::unique_ptr<privacy::Ledger>> OpenOrCreateLedger(const std::string& d
   }
   Result<std::unique_ptr<privacy::Ledger>> l = privacy::Ledger::Open(dir);
   if (!l.ok()) return l.status();
+  LogLedgerRecovery(**l);
   const privacy::Budget& have = (*l)->budget();
   if (have.epsilon != budget.epsilon || have.delta != budget.delta ||
       have.accountant != budget.accountant) {
