@@ -2,25 +2,45 @@
 // the real transport) against plain TCP, both on 127.0.0.1 in the same run,
 // for 64 KiB, 1 MiB and 40 MB messages.
 //
-//   build/bench/channel_bench [--json] [--mb N] [--sizes a,b,c]
+//   build/bench/channel_bench [--json] [--mb N] [--sizes a,b,c] [--repeat R] [--aead-mb M]
+//                             [--ahead BYTES]
 //
 // For each size, about N MB (default 400) are sent as whole messages, at
-// least 5 of them. Sender and receiver run on separate threads (plain: two
-// blocking-socket threads; secure: two AsioEnvs, each with its own loop
-// thread), so the two sides use two cores as two sites would. Time runs from
-// the first byte offered by the sender to the last message received.
-// MB = 10^6 bytes. With --json, one object per size per line:
+// least 5 of them, first over plain TCP and then over the secure channel;
+// with --repeat R the whole list of sizes is run R times, so the two arms
+// alternate and see the same background load. Sender and receiver run on
+// separate threads (plain: two blocking-socket threads; secure: two
+// AsioEnvs, each with its own loop thread), so the two sides use two cores
+// as two sites would. Time runs from the first byte offered by the sender to
+// the last message received. MB = 10^6 bytes. With --json, one object per
+// size per run per line:
 //   {"bytes":..., "messages":..., "plain_mb_per_s":..., "secure_mb_per_s":..., "ratio":...,
-//    "aead_one_core_mb_per_s":..., "plain_cpu_s_per_gb":..., "secure_cpu_s_per_gb":...}
-// aead_one_core is libsodium's ChaCha20-Poly1305 on one core, the ceiling of
-// each side of the channel; cpu_s_per_gb is process CPU time (both sides,
-// kernel included) per 10^9 payload bytes.
+//    "aead_one_core_mb_per_s":..., "plain_cpu_s_per_gb":..., "secure_cpu_s_per_gb":...,
+//    "send_loop_run":..., "send_loop_runnable":..., "recv_loop_run":...,
+//    "recv_loop_runnable":..., "send_cpu_s_per_gb":..., "recv_cpu_s_per_gb":...,
+//    "aead_one_core_cpu_mb_per_s":..., "load1":...}
+// aead_one_core is libsodium's ChaCha20-Poly1305 on one thread (M MB, default
+// 200), the ceiling of each side of the channel: _mb_per_s by the wall clock
+// (low when other processes take the CPU), _cpu_mb_per_s per second of CPU
+// the thread got (one core's speed, much less sensitive to load);
+// send/recv_cpu_s_per_gb are each loop thread's CPU seconds per 10^9 payload
+// bytes (1000 / that is what the side would do with a whole core);
+// plain/secure_cpu_s_per_gb are process CPU
+// time (both sides, kernel included) per 10^9 payload bytes. *_loop_run is
+// the fraction of the secure arm's wall time the sender's (receiver's) loop
+// thread was on a CPU, *_loop_runnable the fraction it was on a CPU or
+// waiting in the run queue for one (Linux schedstat): runnable near 1 with
+// run well below 1 means the thread had work and was starved of CPU by other
+// processes; runnable well below 1 means it sat idle (a stall in the
+// pipeline). load1 is the 1-minute load average when the line was printed.
+// --ahead sets the channel's encrypt_ahead_bytes (default: the channel's).
 #include <arpa/inet.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <sodium.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -29,6 +49,8 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
+#include <fstream>
 #include <future>
 #include <string>
 #include <thread>
@@ -109,6 +131,35 @@ double PlainTcp(size_t size, size_t count, const std::vector<uint8_t>& data) {
   return static_cast<double>(size * count) / 1e6 / std::chrono::duration<double>(end - start).count();
 }
 
+// A thread's scheduler accounting (Linux /proc/<pid>/task/<tid>/schedstat):
+// nanoseconds on a CPU and nanoseconds runnable but waiting for one.
+struct SchedStat {
+  double run_ns = 0;
+  double wait_ns = 0;
+};
+
+SchedStat ReadSchedStat(long tid) {
+  SchedStat s;
+  std::ifstream in("/proc/self/task/" + std::to_string(tid) + "/schedstat");
+  in >> s.run_ns >> s.wait_ns;
+  return s;
+}
+
+double LoadAverage1() {
+  double load = -1;
+  std::ifstream in("/proc/loadavg");
+  in >> load;
+  return load;
+}
+
+struct SecureResult {
+  double mb_per_s = -1;
+  // Fractions of the wall time (see the file comment).
+  double send_run = 0, send_runnable = 0, recv_run = 0, recv_runnable = 0;
+  // CPU seconds of each loop thread per 10^9 payload bytes.
+  double send_cpu_s_per_gb = 0, recv_cpu_s_per_gb = 0;
+};
+
 class CountingHandler : public LinkHandler {
  public:
   CountingHandler(size_t count, size_t size) : count_(count), size_(size) {}
@@ -158,11 +209,14 @@ struct Pump {
   }
 };
 
-double Secure(size_t size, size_t count, const std::vector<uint8_t>& data) {
+SecureResult Secure(size_t size, size_t count, const std::vector<uint8_t>& data,
+                    size_t encrypt_ahead) {
+  SecureResult result;
   const crypto::SiteIdentity a_id = std::move(crypto::SiteIdentity::Generate()).value();
   const crypto::SiteIdentity b_id = std::move(crypto::SiteIdentity::Generate()).value();
   asio::NetworkOptions o;
   o.channel.consortium_id = "channel-bench";
+  if (encrypt_ahead > 0) o.channel.encrypt_ahead_bytes = encrypt_ahead;
   auto a = std::move(asio::AsioEnv::Create(
                          a_id, [&](const crypto::Ed25519PublicKey& k) { return k == b_id.public_key(); },
                          o))
@@ -175,7 +229,7 @@ double Secure(size_t size, size_t count, const std::vector<uint8_t>& data) {
   CountingHandler b_handler(count, size);
   a->network().SetHandler(&a_handler);
   b->network().SetHandler(&b_handler);
-  if (!b->network().Listen(NetAddress{"127.0.0.1", 0}).ok()) return -1;
+  if (!b->network().Listen(NetAddress{"127.0.0.1", 0}).ok()) return result;
   const uint16_t port = b->asio_network().listen_port();
   a->Start();
   b->Start();
@@ -187,18 +241,35 @@ double Secure(size_t size, size_t count, const std::vector<uint8_t>& data) {
   b_handler.up_.get_future().wait();
   auto message = std::make_shared<const std::vector<uint8_t>>(data.begin(), data.begin() + size);
   Pump pump{a.get(), link, message, count, Timer()};
+  long send_tid = 0, recv_tid = 0;
+  a->RunOnLoop([&] { send_tid = ::syscall(SYS_gettid); });
+  b->RunOnLoop([&] { recv_tid = ::syscall(SYS_gettid); });
+  const SchedStat send0 = ReadSchedStat(send_tid), recv0 = ReadSchedStat(recv_tid);
   Clock::time_point start;
   a->RunOnLoop([&] {
     start = Clock::now();
     pump.Run();
   });
   const Clock::time_point end = b_handler.done_.get_future().get();
+  const SchedStat send1 = ReadSchedStat(send_tid), recv1 = ReadSchedStat(recv_tid);
   a->RunOnLoop([&] { pump.retry.Cancel(); });
   link.reset();
   a->Stop();
   b->Stop();
-  if (b_handler.bad_) return -1;
-  return static_cast<double>(size * count) / 1e6 / std::chrono::duration<double>(end - start).count();
+  if (b_handler.bad_) return result;
+  const double wall = std::chrono::duration<double>(end - start).count();
+  result.mb_per_s = static_cast<double>(size * count) / 1e6 / wall;
+  // The schedstat window is slightly wider than [start, end] (it includes
+  // the RunOnLoop hand-offs), so the fractions may exceed 1 by a little.
+  const double wall_ns = wall * 1e9;
+  result.send_run = (send1.run_ns - send0.run_ns) / wall_ns;
+  result.send_runnable = (send1.run_ns + send1.wait_ns - send0.run_ns - send0.wait_ns) / wall_ns;
+  result.recv_run = (recv1.run_ns - recv0.run_ns) / wall_ns;
+  result.recv_runnable = (recv1.run_ns + recv1.wait_ns - recv0.run_ns - recv0.wait_ns) / wall_ns;
+  const double gb = static_cast<double>(size * count) / 1e9;
+  result.send_cpu_s_per_gb = (send1.run_ns - send0.run_ns) / 1e9 / gb;
+  result.recv_cpu_s_per_gb = (recv1.run_ns - recv0.run_ns) / 1e9 / gb;
+  return result;
 }
 
 // CPU seconds used by the whole process (all threads) so far.
@@ -209,14 +280,26 @@ double ProcessCpuSeconds() {
          static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
 }
 
+double ThreadCpuSeconds() {
+  timespec t{};
+  ::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t);
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+struct AeadSpeed {
+  double wall_mb_per_s = 0;  // what one thread got under the current load
+  double cpu_mb_per_s = 0;   // per second of CPU actually received: one core's speed
+};
+
 // One core's ChaCha20-Poly1305 (libsodium, 65519-byte records as the channel
-// uses): the ceiling for the secure channel on a side. MB/s.
-double AeadOneCore(size_t bytes) {
+// uses): the ceiling for the secure channel on a side.
+AeadSpeed AeadOneCore(size_t bytes) {
   std::vector<uint8_t> in(65519), out(65535);
   unsigned char key[crypto_aead_chacha20poly1305_ietf_KEYBYTES];
   unsigned char nonce[crypto_aead_chacha20poly1305_ietf_NPUBBYTES] = {0};
   randombytes_buf(key, sizeof(key));
   const size_t records = std::max<size_t>(1, bytes / in.size());
+  const double cpu_start = ThreadCpuSeconds();
   const Clock::time_point start = Clock::now();
   for (size_t i = 0; i < records; ++i) {
     unsigned long long out_len = 0;
@@ -224,8 +307,10 @@ double AeadOneCore(size_t bytes) {
     crypto_aead_chacha20poly1305_ietf_encrypt(out.data(), &out_len, in.data(), in.size(), nullptr,
                                               0, nullptr, nonce, key);
   }
-  return static_cast<double>(records * in.size()) / 1e6 /
-         std::chrono::duration<double>(Clock::now() - start).count();
+  const double wall = std::chrono::duration<double>(Clock::now() - start).count();
+  const double cpu = ThreadCpuSeconds() - cpu_start;
+  const double mb = static_cast<double>(records * in.size()) / 1e6;
+  return AeadSpeed{mb / wall, mb / cpu};
 }
 
 std::vector<size_t> ParseSizes(const std::string& s) {
@@ -245,6 +330,9 @@ std::vector<size_t> ParseSizes(const std::string& s) {
 int main(int argc, char** argv) {
   bool json = false;
   double total_mb = 400;
+  double aead_mb = 200;
+  int repeat = 1;
+  size_t encrypt_ahead = 0;
   std::vector<size_t> sizes = {size_t{64} << 10, size_t{1} << 20, 40'000'000};
   for (int i = 1; i < argc; ++i) {
     const std::string arg = argv[i];
@@ -254,8 +342,17 @@ int main(int argc, char** argv) {
       total_mb = std::atof(argv[++i]);
     } else if (arg == "--sizes" && i + 1 < argc) {
       sizes = ParseSizes(argv[++i]);
+    } else if (arg == "--repeat" && i + 1 < argc) {
+      repeat = std::max(1, std::atoi(argv[++i]));
+    } else if (arg == "--ahead" && i + 1 < argc) {
+      encrypt_ahead = std::strtoull(argv[++i], nullptr, 10);
+    } else if (arg == "--aead-mb" && i + 1 < argc) {
+      aead_mb = std::max(1.0, std::atof(argv[++i]));
     } else {
-      std::fprintf(stderr, "usage: %s [--json] [--mb N] [--sizes a,b,c]\n", argv[0]);
+      std::fprintf(stderr,
+                   "usage: %s [--json] [--mb N] [--sizes a,b,c] [--repeat R] [--aead-mb M] "
+                   "[--ahead BYTES]\n",
+                   argv[0]);
       return 2;
     }
   }
@@ -267,35 +364,48 @@ int main(int argc, char** argv) {
   }
   std::vector<uint8_t> data(max_size);
   randombytes_buf(data.data(), data.size());
-  const double aead = AeadOneCore(size_t{200} << 20);
+  const AeadSpeed aead_speed = AeadOneCore(static_cast<size_t>(aead_mb * 1e6));
+  const double aead = aead_speed.wall_mb_per_s;
   if (!json) {
-    std::printf("one-core ChaCha20-Poly1305 (libsodium): %.1f MB/s\n", aead);
-    std::printf("%12s %9s %12s %12s %7s %16s %16s\n", "bytes", "messages", "plain MB/s",
-                "secure MB/s", "ratio", "plain cpu s/GB", "secure cpu s/GB");
+    std::printf(
+        "one-core ChaCha20-Poly1305 (libsodium): %.1f MB/s wall, %.1f MB/s per CPU second\n",
+        aead, aead_speed.cpu_mb_per_s);
+    std::printf("%12s %9s %12s %12s %7s %9s %9s %11s %11s %6s\n", "bytes", "messages",
+                "plain MB/s", "secure MB/s", "ratio", "plain s/GB", "secure s/GB", "send run/rdy",
+                "recv run/rdy", "load1");
   }
   int status = 0;
+  for (int r = 0; r < repeat; ++r) {
   for (size_t size : sizes) {
     const size_t count = std::max<size_t>(5, static_cast<size_t>(total_mb * 1e6 / static_cast<double>(size)));
     const double gb = static_cast<double>(size * count) / 1e9;
     const double c0 = ProcessCpuSeconds();
     const double plain = PlainTcp(size, count, data);
     const double c1 = ProcessCpuSeconds();
-    const double secure = Secure(size, count, data);
+    const SecureResult sr = Secure(size, count, data, encrypt_ahead);
+    const double secure = sr.mb_per_s;
     const double c2 = ProcessCpuSeconds();
     const double plain_cpu = (c1 - c0) / gb, secure_cpu = (c2 - c1) / gb;
     if (plain <= 0 || secure <= 0) status = 1;
     const double ratio = plain > 0 ? secure / plain : 0;
+    const double load1 = LoadAverage1();
     if (json) {
       std::printf(
           "{\"bytes\":%zu,\"messages\":%zu,\"plain_mb_per_s\":%.1f,\"secure_mb_per_s\":%.1f,"
           "\"ratio\":%.3f,\"aead_one_core_mb_per_s\":%.1f,\"plain_cpu_s_per_gb\":%.3f,"
-          "\"secure_cpu_s_per_gb\":%.3f}\n",
-          size, count, plain, secure, ratio, aead, plain_cpu, secure_cpu);
+          "\"secure_cpu_s_per_gb\":%.3f,\"send_loop_run\":%.2f,\"send_loop_runnable\":%.2f,"
+          "\"recv_loop_run\":%.2f,\"recv_loop_runnable\":%.2f,\"send_cpu_s_per_gb\":%.3f,"
+          "\"recv_cpu_s_per_gb\":%.3f,\"aead_one_core_cpu_mb_per_s\":%.1f,\"load1\":%.2f}\n",
+          size, count, plain, secure, ratio, aead, plain_cpu, secure_cpu, sr.send_run,
+          sr.send_runnable, sr.recv_run, sr.recv_runnable, sr.send_cpu_s_per_gb,
+          sr.recv_cpu_s_per_gb, aead_speed.cpu_mb_per_s, load1);
     } else {
-      std::printf("%12zu %9zu %12.1f %12.1f %7.2f %16.3f %16.3f\n", size, count, plain, secure,
-                  ratio, plain_cpu, secure_cpu);
+      std::printf("%12zu %9zu %12.1f %12.1f %7.2f %9.3f %9.3f %5.2f/%5.2f %5.2f/%5.2f %6.2f\n",
+                  size, count, plain, secure, ratio, plain_cpu, secure_cpu, sr.send_run,
+                  sr.send_runnable, sr.recv_run, sr.recv_runnable, load1);
     }
     std::fflush(stdout);
+  }
   }
   return status;
 }

@@ -44,6 +44,20 @@ class CipherState {
   // kCorruption on authentication failure. Without a key: a copy.
   Result<Bytes> DecryptWithAd(ByteView ad, ByteView ciphertext);
 
+  // The same operations without allocating, for bulk transport data (the
+  // secure channel's records). Same refusals and nonce rules as above.
+  //
+  // EncryptInPlace: `buffer` holds `plaintext_len` bytes of plaintext and has
+  // room for kTagLen more; on success it holds ciphertext || tag
+  // (plaintext_len + kTagLen bytes). Without a key it is left as is and the
+  // result is plaintext_len bytes (nothing is appended).
+  Status EncryptInPlace(ByteView ad, uint8_t* buffer, size_t plaintext_len);
+  // DecryptInto: writes the ciphertext.size() - kTagLen plaintext bytes
+  // (ciphertext.size() without a key) to `out`, which may be exactly
+  // ciphertext.data() (in place) or must not overlap it. On failure `out` is
+  // left unspecified and n unchanged.
+  Status DecryptInto(ByteView ad, ByteView ciphertext, uint8_t* out);
+
   // k = REKEY(k); n is unchanged. kFailedPrecondition without a key.
   Status Rekey();
 

@@ -2,7 +2,13 @@
 #include "crypto/secure_channel.h"
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
+
+#if defined(__linux__)
+#include <sys/mman.h>
+#include <unistd.h>
+#endif
 
 namespace dpnode::crypto {
 namespace {
@@ -34,6 +40,24 @@ uint64_t GetBigEndian64(const uint8_t* p) {
   uint64_t v = 0;
   for (int i = 0; i < 8; ++i) v = (v << 8) | p[i];
   return v;
+}
+
+// A message buffer of many megabytes is freshly mapped memory: filling it
+// takes a page fault per 4 KiB page, which costs about as much as the copy
+// into it. Asking for transparent huge pages (Linux, where they are enabled
+// "madvise") makes that one fault per 2 MiB. Only a hint: no effect on
+// contents, and ignored where unsupported.
+void AdviseLargeBuffer(uint8_t* data, size_t size) {
+#if defined(MADV_HUGEPAGE)
+  constexpr size_t kHugePage = size_t{2} << 20;
+  if (size < 2 * kHugePage) return;
+  const uintptr_t begin = (reinterpret_cast<uintptr_t>(data) + kHugePage - 1) & ~(kHugePage - 1);
+  const uintptr_t end = (reinterpret_cast<uintptr_t>(data) + size) & ~(kHugePage - 1);
+  if (end > begin) (void)::madvise(reinterpret_cast<void*>(begin), end - begin, MADV_HUGEPAGE);
+#else
+  (void)data;
+  (void)size;
+#endif
 }
 
 }  // namespace
@@ -72,6 +96,9 @@ Result<SecureChannel> SecureChannel::Create(ChannelRole role, const SiteIdentity
   if (!is_pinned) return Status::InvalidArgument("a pinned-key check is required");
   if (options.rekey_after_records == 0 || options.rekey_after_bytes == 0) {
     return Status::InvalidArgument("rekey budgets must be positive");
+  }
+  if (options.encrypt_ahead_bytes == 0) {
+    return Status::InvalidArgument("encrypt_ahead_bytes must be positive");
   }
   if (options.handshake_timeout.count() <= 0) {
     return Status::InvalidArgument("handshake timeout must be positive");
@@ -122,14 +149,17 @@ Status SecureChannel::Fail(Status status) {
   handshake_.reset();
   send_cipher_.reset();
   receive_cipher_.reset();
-  out_.clear();
-  out_sent_ = 0;
-  queued_plaintext_.clear();
-  queued_encoded_bytes_ = 0;
+  out_.reset();
+  out_capacity_ = 0;
+  out_begin_ = 0;
+  out_end_ = 0;
+  pending_.clear();
+  pending_encoded_bytes_ = 0;
   received_.clear();
   assembling_.clear();
   assembling_total_.reset();
-  frame_.clear();
+  frame_.reset();
+  frame_have_ = 0;
   return status_;
 }
 
@@ -153,17 +183,30 @@ Status SecureChannel::ReceivedBytes(ByteView bytes) {
         return Fail(Status::Corruption("frame of " + std::to_string(frame_len_) +
                                        " bytes is too short to be a record"));
       }
-      frame_.clear();
-      frame_.reserve(frame_len_);
+      frame_have_ = 0;
+      if (pos == bytes.size()) break;
     }
-    const size_t take = std::min(frame_len_ - frame_.size(), bytes.size() - pos);
-    frame_.insert(frame_.end(), bytes.data() + pos, bytes.data() + pos + take);
-    pos += take;
-    if (frame_.size() == frame_len_) {
+    if (!frame_) frame_ = std::make_unique<uint8_t[]>(noise::kMaxMessageLen);
+    if (frame_have_ == 0 && state_ == State::kEstablished && bytes.size() - pos >= frame_len_) {
+      // The whole frame is in the input: decrypt it straight out of there
+      // rather than buffering it first.
+      const ByteView frame = bytes.Sub(pos, frame_len_);
+      pos += frame_len_;
       header_have_ = 0;
-      const Bytes frame = std::move(frame_);
-      frame_.clear();
-      const Status s = ProcessFrame(frame);
+      const Status s = ProcessTransportFrame(frame, frame_.get());
+      if (!s.ok()) return Fail(s);
+      continue;
+    }
+    const size_t take = std::min(frame_len_ - frame_have_, bytes.size() - pos);
+    std::memcpy(frame_.get() + frame_have_, bytes.data() + pos, take);
+    frame_have_ += take;
+    pos += take;
+    if (frame_have_ == frame_len_) {
+      header_have_ = 0;
+      frame_have_ = 0;
+      const ByteView frame(frame_.get(), frame_len_);
+      const Status s = state_ == State::kHandshake ? ProcessHandshakeFrame(frame)
+                                                   : ProcessTransportFrame(frame, frame_.get());
       if (!s.ok()) return Fail(s);
     }
   }
@@ -179,17 +222,16 @@ size_t SecureChannel::ExpectedHandshakeFrameLen() const {
   return kHandshake2Len;
 }
 
-Status SecureChannel::ProcessFrame(ByteView frame) {
-  if (state_ == State::kHandshake) return ProcessHandshakeFrame(frame);
-  Result<Bytes> plaintext = receive_cipher_->DecryptWithAd(ByteView(), frame);
-  if (!plaintext.ok()) {
-    if (plaintext.status().code() == StatusCode::kCorruption) {
+Status SecureChannel::ProcessTransportFrame(ByteView frame, uint8_t* plaintext) {
+  const Status s = receive_cipher_->DecryptInto(ByteView(), frame, plaintext);
+  if (!s.ok()) {
+    if (s.code() == StatusCode::kCorruption) {
       return Status::Corruption(
           "received frame failed authentication (tampered, replayed, reordered or forged)");
     }
-    return plaintext.status();
+    return s;
   }
-  return ProcessRecord(*plaintext);
+  return ProcessRecord(ByteView(plaintext, frame.size() - noise::kTagLen));
 }
 
 Status SecureChannel::ProcessHandshakeFrame(ByteView frame) {
@@ -267,11 +309,8 @@ Status SecureChannel::Establish() {
   receive_cipher_ = std::move(ciphers->receive);
   handshake_.reset();
   state_ = State::kEstablished;
-  std::deque<Bytes> queued = std::move(queued_plaintext_);
-  queued_plaintext_.clear();
-  queued_encoded_bytes_ = 0;
-  for (const Bytes& m : queued) DPNODE_RETURN_IF_ERROR(EncryptMessage(m));
-  return Status::Ok();
+  // Messages sent during the handshake start going out now.
+  return EncryptAhead();
 }
 
 Status SecureChannel::ProcessRecord(ByteView plaintext) {
@@ -299,6 +338,7 @@ Status SecureChannel::ProcessRecord(ByteView plaintext) {
     assembling_total_ = total;
     assembling_.clear();
     assembling_.reserve(static_cast<size_t>(total));
+    AdviseLargeBuffer(assembling_.data(), static_cast<size_t>(total));
   } else {
     if (!assembling_total_) return Status::Corruption("continuation record without a message");
     chunk = plaintext.Sub(1, plaintext.size() - 1);
@@ -347,58 +387,100 @@ Status SecureChannel::CheckDeadline(SteadyTime now) {
 
 // ---------------------------------------------------------------- output
 
+uint8_t* SecureChannel::ReserveOutput(size_t n) {
+  if (out_begin_ == out_end_) out_begin_ = out_end_ = 0;
+  if (out_capacity_ - out_end_ < n) {
+    const size_t unsent = out_end_ - out_begin_;
+    if (unsent + n <= out_capacity_) {
+      // Reached only when appending behind unsent output: move it down
+      // rather than grow (it is at most about encrypt_ahead_bytes).
+      std::memmove(out_.get(), out_.get() + out_begin_, unsent);
+    } else {
+      const size_t capacity = std::max(unsent + n, 2 * out_capacity_);
+      std::unique_ptr<uint8_t[]> grown(new uint8_t[capacity]);  // not zero-filled
+      if (unsent > 0) std::memcpy(grown.get(), out_.get() + out_begin_, unsent);
+      out_ = std::move(grown);
+      out_capacity_ = capacity;
+    }
+    out_begin_ = 0;
+    out_end_ = unsent;
+  }
+  return out_.get() + out_end_;
+}
+
 void SecureChannel::AppendFrame(ByteView noise_message) {
   DPNODE_CHECK(noise_message.size() <= noise::kMaxMessageLen, "frame of %zu bytes",
                noise_message.size());
-  out_.push_back(static_cast<uint8_t>(noise_message.size() >> 8));
-  out_.push_back(static_cast<uint8_t>(noise_message.size()));
-  out_.insert(out_.end(), noise_message.begin(), noise_message.end());
+  uint8_t* p = ReserveOutput(kFrameHeaderLen + noise_message.size());
+  p[0] = static_cast<uint8_t>(noise_message.size() >> 8);
+  p[1] = static_cast<uint8_t>(noise_message.size());
+  if (!noise_message.empty()) {
+    std::memcpy(p + kFrameHeaderLen, noise_message.data(), noise_message.size());
+  }
+  out_end_ += kFrameHeaderLen + noise_message.size();
 }
 
-Status SecureChannel::EncryptMessage(ByteView message) {
-  // Grow the output once for the whole message (geometrically, so many small
-  // sends stay amortized O(1)).
-  const size_t needed = out_.size() + static_cast<size_t>(EncodedSize(message.size()));
-  if (needed > out_.capacity()) out_.reserve(std::max(needed, 2 * out_.capacity()));
-  size_t offset = 0;
-  bool first = true;
-  Bytes record;
-  record.reserve(kMaxRecordPlaintext);
-  while (first || offset < message.size()) {
-    record.clear();
-    size_t chunk;
-    if (first) {
-      record.push_back(kRecordFirst);
-      PutBigEndian(message.size(), 8, &record);
-      chunk = std::min(message.size(), kFirstChunkMax);
-    } else {
-      record.push_back(0);
-      chunk = std::min(message.size() - offset, kNextChunkMax);
-    }
-    record.insert(record.end(), message.data() + offset, message.data() + offset + chunk);
-    const uint64_t frame_bytes = kFrameHeaderLen + record.size() + noise::kTagLen;
-    const bool rekey = send_records_since_rekey_ + 1 >= options_.rekey_after_records ||
-                       send_bytes_since_rekey_ + frame_bytes >= options_.rekey_after_bytes;
-    if (rekey) record[0] |= kRecordRekey;
-    Result<Bytes> ciphertext = send_cipher_->EncryptWithAd(ByteView(), record);
-    if (!ciphertext.ok()) return ciphertext.status();
-    AppendFrame(*ciphertext);
-    if (rekey) {
-      DPNODE_RETURN_IF_ERROR(send_cipher_->Rekey());
-      ++rekeys_sent_;
-      send_records_since_rekey_ = 0;
-      send_bytes_since_rekey_ = 0;
-    } else {
-      ++send_records_since_rekey_;
-      send_bytes_since_rekey_ += frame_bytes;
-    }
-    offset += chunk;
-    first = false;
+Status SecureChannel::EncryptRecord(PendingMessage& m) {
+  DPNODE_CHECK(send_cipher_ && send_cipher_->HasKey(), "encrypting without a transport key");
+  const bool first = !m.started;
+  const size_t header = first ? kFirstRecordHeaderLen : 1;
+  const size_t left = m.data.size() - m.offset;
+  const size_t chunk = std::min(left, first ? kFirstChunkMax : kNextChunkMax);
+  const size_t record_len = header + chunk;
+  const size_t frame_len = record_len + noise::kTagLen;
+  const uint64_t frame_bytes = kFrameHeaderLen + frame_len;
+  uint8_t* p = ReserveOutput(static_cast<size_t>(frame_bytes));
+  p[0] = static_cast<uint8_t>(frame_len >> 8);
+  p[1] = static_cast<uint8_t>(frame_len);
+  uint8_t* record = p + kFrameHeaderLen;
+  record[0] = first ? kRecordFirst : 0;
+  if (first) {
+    const uint64_t total = m.data.size();
+    for (int i = 0; i < 8; ++i) record[1 + i] = static_cast<uint8_t>(total >> (8 * (7 - i)));
+  }
+  // The one copy of the plaintext; the AEAD then encrypts it where it lies.
+  if (chunk > 0) std::memcpy(record + header, m.data.data() + m.offset, chunk);
+  const bool rekey = send_records_since_rekey_ + 1 >= options_.rekey_after_records ||
+                     send_bytes_since_rekey_ + frame_bytes >= options_.rekey_after_bytes;
+  if (rekey) record[0] |= kRecordRekey;
+  DPNODE_RETURN_IF_ERROR(send_cipher_->EncryptInPlace(ByteView(), record, record_len));
+  out_end_ += static_cast<size_t>(frame_bytes);
+  if (rekey) {
+    DPNODE_RETURN_IF_ERROR(send_cipher_->Rekey());
+    ++rekeys_sent_;
+    send_records_since_rekey_ = 0;
+    send_bytes_since_rekey_ = 0;
+  } else {
+    ++send_records_since_rekey_;
+    send_bytes_since_rekey_ += frame_bytes;
+  }
+  m.offset += chunk;
+  m.started = true;
+  DPNODE_CHECK(m.encoded_left >= frame_bytes, "encoded size bookkeeping");
+  m.encoded_left -= frame_bytes;
+  pending_encoded_bytes_ -= frame_bytes;
+  return Status::Ok();
+}
+
+Status SecureChannel::EncryptAhead() {
+  while (state_ == State::kEstablished && !pending_.empty() &&
+         out_end_ - out_begin_ < options_.encrypt_ahead_bytes) {
+    PendingMessage& m = pending_.front();
+    DPNODE_RETURN_IF_ERROR(EncryptRecord(m));
+    if (m.offset == m.data.size()) pending_.pop_front();
   }
   return Status::Ok();
 }
 
-Status SecureChannel::Send(ByteView message) {
+Status SecureChannel::Send(ByteView message) { return SendImpl(message, nullptr); }
+
+Status SecureChannel::Send(std::shared_ptr<const Bytes> message) {
+  DPNODE_CHECK(message != nullptr, "Send of a null message");
+  const ByteView view(*message);
+  return SendImpl(view, std::move(message));
+}
+
+Status SecureChannel::SendImpl(ByteView message, std::shared_ptr<const Bytes> owner) {
   if (state_ == State::kFailed) return status_;
   if (message.size() > options_.max_message_bytes) {
     return Status::InvalidArgument("message of " + std::to_string(message.size()) +
@@ -410,36 +492,53 @@ Status SecureChannel::Send(ByteView message) {
     return Status::Unavailable("send buffer full (" + std::to_string(pending_send_bytes()) +
                                " bytes pending); send what is buffered first");
   }
-  if (state_ == State::kHandshake) {
-    queued_plaintext_.push_back(message.ToBytes());
-    queued_encoded_bytes_ += encoded;
-    return Status::Ok();
+  PendingMessage m;
+  m.data = message;
+  m.encoded_left = encoded;
+  pending_encoded_bytes_ += encoded;
+  if (state_ == State::kEstablished && pending_.empty()) {
+    // Nothing ahead of it: encrypt straight from the caller's bytes while
+    // the window has room (all of it, for a message that fits).
+    while (!(m.started && m.offset == m.data.size()) &&
+           out_end_ - out_begin_ < options_.encrypt_ahead_bytes) {
+      const Status s = EncryptRecord(m);
+      if (!s.ok()) return Fail(s);
+    }
+    if (m.started && m.offset == m.data.size()) return Status::Ok();
   }
-  const Status s = EncryptMessage(message);
-  if (!s.ok()) return Fail(s);
+  if (!owner) {
+    // Keep a copy of what is not encrypted yet; the caller's view ends here.
+    auto rest = std::make_shared<const Bytes>(message.begin() + m.offset, message.end());
+    m.data = ByteView(*rest);
+    m.offset = 0;
+    owner = std::move(rest);
+  }
+  m.owner = std::move(owner);
+  pending_.push_back(std::move(m));
   return Status::Ok();
 }
 
 ByteView SecureChannel::GetBytesToSend() const {
-  return ByteView(out_.data() + out_sent_, out_.size() - out_sent_);
+  if (out_begin_ == out_end_) return ByteView();
+  return ByteView(out_.get() + out_begin_, out_end_ - out_begin_);
 }
 
 void SecureChannel::MarkBytesSent(size_t n) {
-  DPNODE_CHECK(n <= out_.size() - out_sent_, "MarkBytesSent(%zu) with %zu pending", n,
-               out_.size() - out_sent_);
-  out_sent_ += n;
-  if (out_sent_ == out_.size()) {
-    out_.clear();
-    out_sent_ = 0;
-  } else if (out_sent_ >= (size_t{1} << 20) && out_sent_ >= out_.size() / 2) {
-    // Compact now and then, so a slow reader does not pin sent bytes.
-    out_.erase(out_.begin(), out_.begin() + static_cast<std::ptrdiff_t>(out_sent_));
-    out_sent_ = 0;
+  DPNODE_CHECK(n <= out_end_ - out_begin_, "MarkBytesSent(%zu) with %zu pending", n,
+               out_end_ - out_begin_);
+  out_begin_ += n;
+  if (out_begin_ == out_end_) {
+    out_begin_ = 0;
+    out_end_ = 0;
+    // Refill only once the written output is used up, so the buffer is
+    // reused from its start and never shifted.
+    const Status s = EncryptAhead();
+    if (!s.ok()) (void)Fail(s);
   }
 }
 
 size_t SecureChannel::pending_send_bytes() const {
-  return (out_.size() - out_sent_) + static_cast<size_t>(queued_encoded_bytes_);
+  return (out_end_ - out_begin_) + static_cast<size_t>(pending_encoded_bytes_);
 }
 
 }  // namespace dpnode::crypto

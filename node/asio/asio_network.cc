@@ -106,7 +106,9 @@ class AsioLink final : public Link, public std::enable_shared_from_this<AsioLink
 Status AsioLink::Send(SharedBytes message) {
   if (state_ != State::kUp) return Status::FailedPrecondition("link to " + remote_ + " is closed");
   if (!message) return Status::InvalidArgument("null message");
-  const Status s = channel_->Send(crypto::ByteView(message->data(), message->size()));
+  // Shared, not copied: the channel encrypts it record by record as the
+  // socket drains.
+  const Status s = channel_->Send(message);
   if (!s.ok()) {
     if (channel_->HasFailed()) {
       auto self = shared_from_this();

@@ -170,3 +170,36 @@ TEST_CASE("SymmetricState encrypts only after MixKey and binds h as associated d
 
 }  // namespace
 }  // namespace dpnode::crypto::noise
+
+namespace dpnode::crypto::noise {
+namespace {
+
+TEST_CASE("EncryptInPlace and DecryptInto give exactly EncryptWithAd's bytes and nonce rules") {
+  CipherState reference(TestKey()), in_place(TestKey()), receiver(TestKey());
+  for (size_t len : {size_t{0}, size_t{1}, size_t{100}, size_t{kMaxMessageLen - kTagLen}}) {
+    CAPTURE(len);
+    Bytes plaintext(len);
+    for (size_t i = 0; i < len; ++i) plaintext[i] = static_cast<uint8_t>(i * 7 + len);
+    Result<Bytes> expected = reference.EncryptWithAd(Text("ad"), plaintext);
+    REQUIRE(expected.ok());
+
+    Bytes buffer = plaintext;
+    buffer.resize(len + kTagLen);
+    REQUIRE(in_place.EncryptInPlace(Text("ad"), buffer.data(), len).ok());
+    CHECK(buffer == *expected);
+
+    // Decrypt in place; a tampered copy fails first and leaves the nonce alone.
+    Bytes tampered = buffer;
+    tampered[tampered.size() - 1] ^= 0x80;
+    const uint64_t nonce_before = receiver.nonce();
+    CHECK(receiver.DecryptInto(Text("ad"), tampered, tampered.data()).code() ==
+          StatusCode::kCorruption);
+    CHECK(receiver.nonce() == nonce_before);
+    REQUIRE(receiver.DecryptInto(Text("ad"), buffer, buffer.data()).ok());
+    CHECK(Bytes(buffer.begin(), buffer.begin() + static_cast<long>(len)) == plaintext);
+  }
+  CHECK(in_place.nonce() == reference.nonce());
+}
+
+}  // namespace
+}  // namespace dpnode::crypto::noise
