@@ -111,6 +111,9 @@ class DpSgdTrainer {
   int64_t steps_run() const { return steps_run_; }
   int64_t reserved_steps() const { return reserved_; }  // charged, not yet run
   const RandomStream& noise_stream() const { return noise_; }
+  // The optimiser's state, for checkpoints (node/learn/checkpoint.h).
+  const Optimizer& optimizer() const { return optimizer_; }
+  Optimizer& mutable_optimizer() { return optimizer_; }
 
  private:
   DpSgdTrainer(Network& network, const OptimizerConfig& optimizer, const DpSgdConfig& config,

@@ -37,6 +37,18 @@ Optimizer::Optimizer(const OptimizerConfig& config, int64_t parameter_count)
   if (config.kind == OptimizerKind::kAdam) v_.assign(static_cast<size_t>(parameter_count), 0.0f);
 }
 
+Status Optimizer::RestoreState(const OptimizerState& state) {
+  if (state.steps < 0 || state.m.size() != m_.size() || state.v.size() != v_.size()) {
+    return Status::InvalidArgument("optimizer state does not fit this " +
+                                   std::string(OptimizerName(config_.kind)) + " optimizer over " +
+                                   std::to_string(m_.size()) + " parameters");
+  }
+  steps_ = state.steps;
+  m_ = state.m;
+  v_ = state.v;
+  return Status::Ok();
+}
+
 void Optimizer::Step(std::vector<float>& params, const std::vector<float>& gradient) {
   DPNODE_CHECK(params.size() == m_.size() && gradient.size() == m_.size(),
                "optimizer state has %zu floats, params %zu, gradient %zu", m_.size(),

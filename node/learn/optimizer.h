@@ -27,6 +27,14 @@ struct OptimizerConfig {
 
 Status ValidateOptimizerConfig(const OptimizerConfig& config);
 
+// Everything an Optimizer remembers between steps, for checkpoints
+// (node/learn/checkpoint.h): restoring it resumes the exact update sequence.
+struct OptimizerState {
+  int64_t steps = 0;
+  std::vector<float> m;  // SGD velocity or Adam first moment (parameter_count)
+  std::vector<float> v;  // Adam second moment (parameter_count); empty for SGD
+};
+
 class Optimizer {
  public:
   // `parameter_count` fixes the size of the state (momentum, Adam moments).
@@ -36,6 +44,11 @@ class Optimizer {
   void Step(std::vector<float>& params, const std::vector<float>& gradient);
 
   int64_t steps() const { return steps_; }
+
+  OptimizerState state() const { return {steps_, m_, v_}; }
+  // InvalidArgument (state unchanged) when the vectors' sizes do not match
+  // this optimizer's kind and parameter count, or steps < 0.
+  Status RestoreState(const OptimizerState& state);
 
  private:
   OptimizerConfig config_;
