@@ -1,4 +1,4 @@
-// Seed derivation and the xoshiro256** generator.
+// Seed derivation: independent, named streams from one root seed.
 #include "sim/seeds.h"
 
 #include <cmath>
@@ -6,18 +6,9 @@
 namespace dpnode::sim {
 namespace {
 
-constexpr uint64_t kGolden = 0x9E3779B97F4A7C15ull;
-constexpr double kTwoPi = 6.283185307179586476925;
-
-inline uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
+constexpr uint64_t kGolden = kSplitMixGolden;
 
 }  // namespace
-
-uint64_t Mix64(uint64_t x) {
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
 
 uint64_t DeriveSeed(uint64_t root, std::string_view label, std::initializer_list<uint64_t> ids) {
   // FNV-1a of the label, then absorb root, label hash, count and ids; the
@@ -32,33 +23,6 @@ uint64_t DeriveSeed(uint64_t root, std::string_view label, std::initializer_list
   h = Mix64(h ^ ids.size()) + kGolden;
   for (uint64_t id : ids) h = Mix64(h ^ id) + kGolden;
   return Mix64(h);
-}
-
-Xoshiro256::Xoshiro256(uint64_t seed) {
-  uint64_t x = seed;
-  for (uint64_t& w : s_) {
-    x += kGolden;
-    w = Mix64(x);
-  }
-}
-
-uint64_t Xoshiro256::Next() {
-  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
-
-double Xoshiro256::Normal() {
-  // 1 - U is in (0, 1], so the log is finite.
-  const double u1 = 1.0 - Uniform();
-  const double u2 = Uniform();
-  return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
 }
 
 }  // namespace dpnode::sim

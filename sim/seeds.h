@@ -15,28 +15,17 @@
 #include <string_view>
 
 #include "node/env.h"
+#include "node/xoshiro.h"
 
 namespace dpnode::sim {
 
-// The SplitMix64 output function (Steele, Lea, Flood 2014): a bijective mix.
-uint64_t Mix64(uint64_t x);
+using dpnode::Mix64;
 
 // Seed for the stream named `label` with integer coordinates `ids`.
 uint64_t DeriveSeed(uint64_t root, std::string_view label, std::initializer_list<uint64_t> ids);
 
-// xoshiro256** (Blackman, Vigna 2018): fast, 256-bit state, passes BigCrush.
-// The state is filled from `seed` by SplitMix64, so any seed (even 0) works.
-class Xoshiro256 final : public Rng {
- public:
-  explicit Xoshiro256(uint64_t seed);
-  uint64_t Next() override;
-  // Standard normal via Box-Muller (two uniforms per draw; no cached spare,
-  // so a draw's result does not depend on earlier calls' parity).
-  double Normal();
-
- private:
-  uint64_t s_[4];
-};
+// Every simulated node's Env::rng() (node/xoshiro.h).
+using dpnode::Xoshiro256;
 
 // Names the streams of one run.
 class SeedTree {

@@ -16,15 +16,6 @@ namespace ba = boost::asio;
 
 namespace {
 
-uint64_t SplitMix64(uint64_t* x) {
-  uint64_t z = (*x += 0x9e3779b97f4a7c15ULL);
-  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ULL;
-  z = (z ^ (z >> 27)) * 0x94d049bb133111ebULL;
-  return z ^ (z >> 31);
-}
-
-uint64_t Rotl(uint64_t x, int k) { return (x << k) | (x >> (64 - k)); }
-
 uint64_t SeedFromOs() {
   std::random_device rd;
   return (static_cast<uint64_t>(rd()) << 32) ^ rd();
@@ -38,22 +29,6 @@ struct TimerState {
 };
 
 }  // namespace
-
-Xoshiro256::Xoshiro256(uint64_t seed) {
-  for (uint64_t& s : s_) s = SplitMix64(&seed);
-}
-
-uint64_t Xoshiro256::Next() {
-  const uint64_t result = Rotl(s_[1] * 5, 7) * 9;
-  const uint64_t t = s_[1] << 17;
-  s_[2] ^= s_[0];
-  s_[3] ^= s_[1];
-  s_[1] ^= s_[2];
-  s_[0] ^= s_[3];
-  s_[2] ^= t;
-  s_[3] = Rotl(s_[3], 45);
-  return result;
-}
 
 Result<std::unique_ptr<AsioEnv>> AsioEnv::Create(const crypto::SiteIdentity& identity,
                                                  crypto::PinnedKeyCheck is_pinned,

@@ -55,6 +55,7 @@
 #include "crypto/secure_channel.h"
 #include "node/asio/asio_network.h"
 #include "node/env.h"
+#include "node/xoshiro.h"
 
 namespace dpnode::asio {
 
@@ -69,15 +70,6 @@ struct AsioEnvOptions {
   std::function<void(const std::string&)> log;
 };
 
-// xoshiro256** seeded through SplitMix64: fast, non-secret.
-class Xoshiro256 final : public Rng {
- public:
-  explicit Xoshiro256(uint64_t seed);
-  uint64_t Next() override;
-
- private:
-  uint64_t s_[4];
-};
 
 class AsioEnv final : public Env {
  public:
