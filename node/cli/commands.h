@@ -24,6 +24,9 @@ void RegisterKeygenCommand(CLI::App& app, int& exit_code);
 // `dpnode train`: local-only or pooled training, evaluation, model file.
 void RegisterTrainCommand(CLI::App& app, int& exit_code);
 
+// `dpnode sim`: a simulated experiment (docs/experiments.md).
+void RegisterSimCommand(CLI::App& app, int& exit_code);
+
 // Parses argv and runs; the process exit code.
 int Main(int argc, char** argv);
 

@@ -1,0 +1,82 @@
+// LearnerTrainer behind the simulator's ModelBackend (learner_backend.h).
+#include "sim/learn/learner_backend.h"
+
+#include <cmath>
+#include <limits>
+#include <memory>
+
+#include "node/learn/examples.h"
+#include "node/learn/node_trainer.h"
+
+namespace dpnode::sim {
+namespace {
+
+learn::LearnerOptions Options(const ExperimentSpec& spec, const learn::Dataset& data, int num_classes,
+                              const TrainPlan& plan, uint64_t seed) {
+  learn::LearnerOptions o;
+  o.spec.kind = spec.model == "mlp" ? learn::ModelKind::kMlp : learn::ModelKind::kLogistic;
+  o.spec.input_dim = data.dim;
+  o.spec.num_classes = num_classes;
+  o.spec.hidden = spec.hidden;
+  o.optimizer.kind = learn::OptimizerKind::kSgd;
+  o.optimizer.learning_rate = plan.learning_rate;
+  o.dpsgd.private_training = plan.is_private;
+  o.dpsgd.sample_rate = plan.sample_rate;
+  o.dpsgd.noise_multiplier = plan.is_private ? plan.noise_multiplier : 0;
+  o.dpsgd.clip_norm = plan.clip;
+  o.dpsgd.noise_seed = seed;  // simulation: reproducible, NOT private
+  o.dpsgd.dropout_seed = seed ^ 0x5bd1e995u;
+  // Every site starts from the same parameters (as the built-in trainer's
+  // zeros): a function of the experiment seed only.
+  o.init_seed = spec.seed;
+  return o;
+}
+
+struct EvalState {
+  std::unique_ptr<learn::LearnerTrainer> scratch;
+  learn::ExampleTable test;
+};
+
+}  // namespace
+
+ModelBackend LearnerBackend() {
+  ModelBackend b;
+  b.make_trainer = [](const ExperimentSpec& spec, const learn::Dataset& data,
+                      const std::vector<int64_t>& rows, int num_classes, const TrainPlan& plan,
+                      uint64_t seed) -> Result<std::unique_ptr<node::Trainer>> {
+    learn::ExampleTable train;
+    DPNODE_RETURN_IF_ERROR(learn::AppendRows(data, rows, train));
+    Result<std::unique_ptr<learn::LearnerTrainer>> t = learn::LearnerTrainer::Create(
+        std::move(train), learn::ExampleTable{}, Options(spec, data, num_classes, plan, seed));
+    if (!t.ok()) return t.status().WithContext("experiment key 'model'");
+    return std::unique_ptr<node::Trainer>(std::move(*t));
+  };
+  auto state = std::make_shared<EvalState>();
+  b.evaluate = [state](const ExperimentSpec& spec, const learn::Dataset& data,
+                       const std::vector<int64_t>& rows, int num_classes,
+                       const std::vector<float>& params) -> Result<EvalResult> {
+    if (!state->scratch) {
+      DPNODE_RETURN_IF_ERROR(learn::AppendRows(data, rows, state->test));
+      TrainPlan plan;
+      plan.is_private = false;
+      learn::ExampleTable train = state->test;  // unused: the scratch learner never steps
+      Result<std::unique_ptr<learn::LearnerTrainer>> t = learn::LearnerTrainer::Create(
+          std::move(train), state->test, Options(spec, data, num_classes, plan, 0));
+      if (!t.ok()) return t.status();
+      state->scratch = std::move(*t);
+    }
+    DPNODE_RETURN_IF_ERROR(state->scratch->SetParameters(params));
+    Result<learn::Metrics> m = state->scratch->TestMetrics();
+    if (!m.ok()) return m.status();
+    Result<double> loss = state->scratch->Evaluate();
+    if (!loss.ok()) return loss.status();
+    EvalResult e;
+    e.accuracy = m->accuracy;
+    e.auroc = num_classes == 2 ? m->auroc : std::numeric_limits<double>::quiet_NaN();
+    e.loss = *loss;
+    return e;
+  };
+  return b;
+}
+
+}  // namespace dpnode::sim
