@@ -192,7 +192,7 @@ TEST_CASE("push-sum: an undeliverable share returns its mass") {
   CHECK(p.Estimate()[0] == doctest::Approx(1.0 + 0.5));
 }
 
-TEST_CASE("pairwise: crossed offers are declined; overlapping exchanges conserve the sum") {
+TEST_CASE("pairwise: crossed offers are declined, overlapping exchanges conserve the sum") {
   gossip::PolicyOptions o;
   o.float32_wire = false;
   gossip::PairwisePolicy a({0.0}, o), b({10.0}, o), c({4.0}, o);

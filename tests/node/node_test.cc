@@ -87,7 +87,7 @@ void CheckSame(const std::vector<double>& a, const std::vector<double>& b) {
   }
 }
 
-TEST_CASE("bad shares are dropped before they touch the model; the peer is cut off") {
+TEST_CASE("bad shares are dropped before they touch the model, the peer is cut off") {
   NodeAndRaw t;
   REQUIRE(t.raw.Last<protocol::Hello>() != nullptr);
   t.raw.SendMessage(MatchingHello());
@@ -307,7 +307,7 @@ void TrainingCluster(Cluster& c, PolicyKind kind, double epsilon) {
   c.Wire(CompleteEdges(c.size()));
 }
 
-TEST_CASE("the budget: never exceeded; training stops, mixing goes on, done is reported") {
+TEST_CASE("the budget: never exceeded, training stops, mixing goes on, done is reported") {
   const double epsilon = 0.8;
   const int64_t fit = StepsThatFit(epsilon);
   REQUIRE(fit > 4);     // more than one block, so the last block is cut to fit

@@ -94,7 +94,7 @@ Outcome RunScenario(uint64_t seed) {
   return o;
 }
 
-TEST_CASE("same seed, same trace and results; another seed, another run") {
+TEST_CASE("same seed, same trace and results, another seed, another run") {
   const Outcome a = RunScenario(1234);
   const Outcome b = RunScenario(1234);
   const Outcome c = RunScenario(1235);

@@ -106,7 +106,7 @@ TEST_CASE("DropNodeEvents discards only that node's events scheduled so far") {
   CHECK(s.pending() == 0);
 }
 
-TEST_CASE("RunUntil stops on the predicate or at the deadline; RunFor advances the clock") {
+TEST_CASE("RunUntil stops on the predicate or at the deadline, RunFor advances the clock") {
   Scheduler s;
   int count = 0;
   for (int i = 1; i <= 10; ++i) s.Schedule(TimePoint(milliseconds(i)), 0, [&] { ++count; });
@@ -129,7 +129,7 @@ TEST_CASE("RunUntil stops on the predicate or at the deadline; RunFor advances t
   CHECK_FALSE(s.Step());
 }
 
-TEST_CASE("huge delays saturate; an unbounded RunUntil leaves the clock at the last event") {
+TEST_CASE("huge delays saturate, an unbounded RunUntil leaves the clock at the last event") {
   Scheduler s;
   int ran = 0;
   s.Schedule(At(7), 0, [&] { ++ran; });

@@ -14,7 +14,7 @@ using std::chrono::milliseconds;
 
 TimePoint Ms(int64_t ms) { return TimePoint(milliseconds(ms)); }
 
-TEST_CASE("RunAfter fires at the exact virtual time; dropping or cancelling the Timer stops it") {
+TEST_CASE("RunAfter fires at the exact virtual time, dropping or cancelling the Timer stops it") {
   Scheduler s;
   SimEnv env(s, 4, 1);
   std::vector<int64_t> fired;
@@ -94,7 +94,7 @@ TEST_CASE("an exception from work becomes an internal Status for done") {
   CHECK(got.message().find("boom") != std::string::npos);
 }
 
-TEST_CASE("a killed env schedules nothing; rng is the seeded stream") {
+TEST_CASE("a killed env schedules nothing, rng is the seeded stream") {
   Scheduler s;
   SimEnv env(s, 0, 77);
   Xoshiro256 same(77);

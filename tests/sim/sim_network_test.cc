@@ -151,7 +151,7 @@ TEST_CASE("serialization delay and FIFO queueing, exactly") {
   CHECK(f.R(1).Of("msg").back().t_ns == 200 * kMs + 500000 + 10 * kMs);
 }
 
-TEST_CASE("crypto time is charged on both ends; overhead bytes count on the wire") {
+TEST_CASE("crypto time is charged on both ends, overhead bytes count on the wire") {
   LinkModel m = Constant(10, 1e6);
   m.overhead_bytes = 24;
   // 1 GB/s AEAD and 2 us per message: a 976 + 24 = 1000-byte frame costs 3 us to seal and 3 us to open.
@@ -194,7 +194,7 @@ TEST_CASE("log-normal latency has the configured median") {
   CHECK(std::fabs(static_cast<double>(v[10000]) / 20e6 - 1.0) < 0.03);
 }
 
-TEST_CASE("drop mode loses the configured fraction; retransmit mode delays by whole timeouts") {
+TEST_CASE("drop mode loses the configured fraction, retransmit mode delays by whole timeouts") {
   constexpr int kSent = 20000;
   SUBCASE("drop") {
     LinkModel m = Constant(10);
@@ -278,7 +278,7 @@ TEST_CASE("a partition takes links down at its start and lets connections throug
   CHECK(up0[2].t_ns == 2020 * kMs);
 }
 
-TEST_CASE("a crash drops the node's events and links; a restart builds it again on a fresh env") {
+TEST_CASE("a crash drops the node's events and links, a restart builds it again on a fresh env") {
   Fixture f(2, Constant(10));
   f.R(0).Connect(1);
   int stale_timer_fired = 0;

@@ -106,7 +106,7 @@ TEST_CASE("random k-regular: every degree k, simple, connected, seed-determined"
   CHECK(RandomRegular(7, 3, bad).status().code() == StatusCode::kInvalidArgument);  // n*k odd
 }
 
-TEST_CASE("Watts-Strogatz keeps n*k/2 edges; beta = 0 is the ring lattice") {
+TEST_CASE("Watts-Strogatz keeps n*k/2 edges, beta = 0 is the ring lattice") {
   Xoshiro256 rng(8);
   Result<Graph> lattice = WattsStrogatz(50, 4, 0.0, rng);
   REQUIRE(lattice.ok());

@@ -238,7 +238,7 @@ TEST_CASE("a checkpoint resumes parameters and optimiser state exactly") {
         StatusCode::kFailedPrecondition);
 }
 
-TEST_CASE("a restart resumes from the checkpoint; the ledger keeps every charged step") {
+TEST_CASE("a restart resumes from the checkpoint, the ledger keeps every charged step") {
   const Heart h = LoadPooledHeart();
   LearnerOptions o = Options(h, /*private_training=*/true, 21);
   o.dpsgd.noise_multiplier = 2.0;  // ε = 3 pays for far more than 21 steps
