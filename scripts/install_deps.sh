@@ -17,6 +17,7 @@ PACKAGES=(
   libbenchmark-dev              # bench/
   libtorch-dev                  # the learner (node/learn/)
   libopenblas0-pthread          # fast BLAS for LibTorch (the default one is the slow reference)
+  python3                       # the quickstart demo's summary table
   clang libclang-rt-14-dev      # fuzzing: clang, libFuzzer and its sanitizers (scripts/fuzz.sh)
 )
 

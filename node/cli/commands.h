@@ -27,6 +27,9 @@ void RegisterTrainCommand(CLI::App& app, int& exit_code);
 // `dpnode sim`: a simulated experiment (docs/experiments.md).
 void RegisterSimCommand(CLI::App& app, int& exit_code);
 
+// `dpnode run` and the bare `dpnode --peers FILE`: the site daemon.
+void RegisterRunCommand(CLI::App& app, int& exit_code);
+
 // Parses argv and runs; the process exit code.
 int Main(int argc, char** argv);
 

@@ -28,6 +28,7 @@ void BuildApp(CLI::App& app, int& exit_code) {
   RegisterKeygenCommand(app, exit_code);
   RegisterTrainCommand(app, exit_code);
   RegisterSimCommand(app, exit_code);
+  RegisterRunCommand(app, exit_code);
 }
 
 int Main(int argc, char** argv) {

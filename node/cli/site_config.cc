@@ -7,25 +7,12 @@
 #include <toml++/toml.h>
 #include <type_traits>
 
+#include "node/cli/toml_fields.h"
+
 namespace dpnode::cli {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string Where(const std::string& file, const toml::node& node) {
-  return file + ":" + std::to_string(node.source().begin.line);
-}
-
-Status OnlyKeys(const std::string& file, const std::string& table_name, const toml::table& t,
-                const std::set<std::string>& allowed) {
-  for (const auto& [key, node] : t) {
-    if (!allowed.count(std::string(key.str()))) {
-      return Status::InvalidArgument(Where(file, node) + ": unknown key '" + table_name + "." +
-                                     std::string(key.str()) + "'");
-    }
-  }
-  return Status::Ok();
-}
 
 template <typename T>
 Status Get(const std::string& file, const toml::table& t, const std::string& table_name,
