@@ -43,6 +43,7 @@
 #include "node/cli/daemon.h"
 #include "node/cli/logging.h"
 #include "node/cli/output.h"
+#include "node/cli/site_ledger.h"
 #include "node/cli/plan.h"
 #include "node/cli/site_config.h"
 #include "node/learn/checkpoint.h"
@@ -70,40 +71,6 @@ struct RunFlags {
   std::string config;
   std::string peers;
 };
-
-// The ledger's free-text label allows [A-Za-z0-9._:@/+-] only.
-std::string LedgerLabel(const std::string& site) {
-  std::string s;
-  for (char ch : site) {
-    const bool ok = std::isalnum(static_cast<unsigned char>(ch)) ||
-                    std::string("._:@/+-").find(ch) != std::string::npos;
-    s += ok ? ch : '_';
-  }
-  return s.substr(0, privacy::kMaxLabelBytes);
-}
-
-Result<std::unique_ptr<privacy::Ledger>> OpenOrCreateLedger(const std::string& dir,
-                                                            const privacy::Budget& budget) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IoError(dir + ": " + ec.message());
-  if (!fs::exists(fs::path(dir) / privacy::Ledger::kFileName)) {
-    return privacy::Ledger::Create(dir, budget);
-  }
-  Result<std::unique_ptr<privacy::Ledger>> l = privacy::Ledger::Open(dir);
-  if (!l.ok()) return l.status();
-  LogLedgerRecovery(**l);
-  const privacy::Budget& have = (*l)->budget();
-  if (have.epsilon != budget.epsilon || have.delta != budget.delta ||
-      have.accountant != budget.accountant) {
-    return Status::FailedPrecondition(
-        (*l)->path() + " holds a budget of epsilon " + ShortNumber(have.epsilon) + " at delta " +
-        ShortNumber(have.delta) + "; the configuration asks for epsilon " +
-        ShortNumber(budget.epsilon) + " at delta " + ShortNumber(budget.delta) +
-        ". A budget is never changed: use another train.state_dir for another budget");
-  }
-  return l;
-}
 
 // record_sequence must grow across restarts so peers replace our old record.
 Result<uint64_t> NextRecordSequence(const std::string& state_dir) {
@@ -428,7 +395,7 @@ Status Daemon::Build() {
 
   Result<std::unique_ptr<privacy::Ledger>> ledger =
       OpenOrCreateLedger(state_dir_, {site_.privacy.target_epsilon, site_.privacy.delta,
-                                      site_.privacy.accountant, LedgerLabel(site_.name)});
+                                      site_.privacy.accountant, LedgerLabel({site_.name})});
   if (!ledger.ok()) return ledger.status();
   ledger_ = std::move(ledger).value();
   ledger_steps_at_start_ = ledger_->total_steps();

@@ -12,6 +12,7 @@
 #include "node/cli/commands.h"
 #include "node/cli/logging.h"
 #include "node/cli/output.h"
+#include "node/cli/site_ledger.h"
 #include "node/cli/plan.h"
 #include "node/cli/site_config.h"
 #include "node/learn/data/dataset.h"
@@ -78,44 +79,6 @@ Status AddSite(const SiteConfig& c, bool first, bool test_only, Pool& pool) {
   DPNODE_RETURN_IF_ERROR(learn::AppendRows(*d, d->test_rows, pool.test));
   pool.test_sites.push_back(c.name);
   return Status::Ok();
-}
-
-// The ledger's free-text label allows [A-Za-z0-9._:@/+-] only.
-std::string LedgerLabel(const std::vector<std::string>& sites) {
-  std::string s;
-  for (const std::string& site : sites) {
-    if (!s.empty()) s += "+";
-    for (char ch : site) {
-      const bool ok = std::isalnum(static_cast<unsigned char>(ch)) ||
-                      std::string("._:@/+-").find(ch) != std::string::npos;
-      s += ok ? ch : '_';
-    }
-  }
-  return s.substr(0, privacy::kMaxLabelBytes);
-}
-
-Result<std::unique_ptr<privacy::Ledger>> OpenOrCreateLedger(const std::string& dir,
-                                                            const privacy::Budget& budget) {
-  std::error_code ec;
-  fs::create_directories(dir, ec);
-  if (ec) return Status::IoError(dir + ": " + ec.message());
-  if (!fs::exists(fs::path(dir) / privacy::Ledger::kFileName)) {
-    return privacy::Ledger::Create(dir, budget);
-  }
-  Result<std::unique_ptr<privacy::Ledger>> l = privacy::Ledger::Open(dir);
-  if (!l.ok()) return l.status();
-  LogLedgerRecovery(**l);
-  const privacy::Budget& have = (*l)->budget();
-  if (have.epsilon != budget.epsilon || have.delta != budget.delta ||
-      have.accountant != budget.accountant) {
-    return Status::FailedPrecondition(
-        (*l)->path() + " holds a budget of epsilon " + ShortNumber(have.epsilon) + " at delta " +
-        ShortNumber(have.delta) + " (" + privacy::AccountantName(have.accountant) +
-        "); the configuration asks for epsilon " + ShortNumber(budget.epsilon) + " at delta " +
-        ShortNumber(budget.delta) + " (" + privacy::AccountantName(budget.accountant) +
-        "). A budget is never changed: use another state_dir for another budget");
-  }
-  return l;
 }
 
 double Finite(double v) { return std::isfinite(v) ? v : -1; }
