@@ -447,6 +447,10 @@ Status Daemon::Build() {
                node_->membership().Members().size(), plan_.steps, plan_.sample_rate,
                plan_.noise_multiplier, ShortNumber(site_.privacy.target_epsilon),
                ShortNumber(site_.privacy.delta), ledger_steps_at_start_);
+  if (site_.train.seeded_noise) {
+    spdlog::warn("{}: train.noise = \"seeded\": the DP noise is reproducible from train.seed and "
+                 "gives NO privacy; for tests only", site_.name);
+  }
   env_->Start();
   return Status::Ok();
 }
@@ -620,6 +624,7 @@ Status Daemon::Finish(const Snapshot& s) {
       {"epsilon_budget", site_.privacy.target_epsilon},
       {"delta", site_.privacy.delta},
       {"accountant", privacy::AccountantName(site_.privacy.accountant)},
+      {"noise", trainer_->noise_description()},
       {"ledger_steps", ledger_->total_steps()},
       {"local_steps", c.steps},
       {"steps_planned", plan_.steps},
