@@ -12,18 +12,12 @@
 #include <limits>
 #include <string>
 #include <vector>
+#include "tests/learn/torch/test_dirs.h"
 
 namespace dpnode::learn {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(DPNODE_BINARY_DIR) / "learn_torch_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 std::string ReadBytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary);

@@ -10,18 +10,12 @@
 #include "node/learn/dpsgd.h"
 #include "node/learn/noise.h"
 #include "node/privacy/ledger.h"
+#include "tests/learn/torch/test_dirs.h"
 
 namespace dpnode::learn {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(DPNODE_BINARY_DIR) / "learn_torch_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 struct Moments {
   double mean = 0;

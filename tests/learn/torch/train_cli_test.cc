@@ -9,6 +9,7 @@
 
 #include "node/learn/model_file.h"
 #include "tests/cli/run_command.h"
+#include "tests/learn/torch/test_dirs.h"
 
 namespace dpnode::learn {
 namespace {
@@ -16,13 +17,6 @@ namespace {
 namespace fs = std::filesystem;
 using dpnode::testing::CommandResult;
 using dpnode::testing::RunDpnode;
-
-std::string FreshDir(const std::string& name) {
-  const fs::path dir = fs::path(DPNODE_BINARY_DIR) / "learn_torch_tmp" / name;
-  fs::remove_all(dir);
-  fs::create_directories(dir);
-  return dir.string();
-}
 
 std::string Heart(const std::string& rel) {
   return (fs::path(DPNODE_SOURCE_DIR) / "examples" / "heart" / rel).string();
