@@ -9,23 +9,10 @@
 #include <string>
 
 #include "tests/cli/run_command.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 namespace {
-
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/dpnode_keygen_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 unsigned ModeOf(const std::string& path) {
   struct stat st {};

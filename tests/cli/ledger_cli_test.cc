@@ -8,6 +8,7 @@
 
 #include "node/privacy/ledger.h"
 #include "tests/cli/run_command.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 namespace {
@@ -15,20 +16,11 @@ namespace {
 namespace fs = std::filesystem;
 using privacy::AccountantKind;
 
-struct TempDir {
-  TempDir() {
-    char tmpl[] = "/tmp/dpnode_ledger_cli_XXXXXX";
-    path = mkdtemp(tmpl);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string path;
-};
-
 TEST_CASE("privacy ledger reports what the ledger charged and what is left") {
   TempDir dir;
   {
     Result<std::unique_ptr<privacy::Ledger>> l =
-        privacy::Ledger::Create(dir.path, {3.0, 1e-5, AccountantKind::kRdp, "cleveland"});
+        privacy::Ledger::Create(dir.path(), {3.0, 1e-5, AccountantKind::kRdp, "cleveland"});
     REQUIRE(l.ok());
     REQUIRE((*l)->Reserve({0.08, 2.0, 32}).ok());
     REQUIRE((*l)->Reserve({0.08, 2.0, 32}).ok());
@@ -38,7 +30,7 @@ TEST_CASE("privacy ledger reports what the ledger charged and what is left") {
   const double expected = *privacy::ComputeEpsilon(AccountantKind::kRdp, h, 1e-5);
   const double expected_prv = *privacy::ComputeEpsilon(AccountantKind::kPrv, h, 1e-5);
 
-  CommandResult r = RunDpnode("privacy ledger " + dir.path + " --json");
+  CommandResult r = RunDpnode("privacy ledger " + dir.path() + " --json");
   REQUIRE_MESSAGE(r.exit_code == 0, r.err);
   REQUIRE(CountLines(r.out) == 1);
   nlohmann::json j = nlohmann::json::parse(r.out);
@@ -58,7 +50,7 @@ TEST_CASE("privacy ledger reports what the ledger charged and what is left") {
   more.back().steps += 1;
   CHECK(*privacy::ComputeEpsilon(AccountantKind::kRdp, more, 1e-5) > 3.0);
 
-  CommandResult human = RunDpnode("privacy ledger " + dir.path);
+  CommandResult human = RunDpnode("privacy ledger " + dir.path());
   CHECK(human.exit_code == 0);
   CHECK(human.out.find("chain verified") != std::string::npos);
   CHECK(human.out.find("steps charged     74") != std::string::npos);
@@ -68,11 +60,11 @@ TEST_CASE("privacy ledger refuses a corrupt or missing ledger in one line") {
   TempDir dir;
   {
     Result<std::unique_ptr<privacy::Ledger>> l =
-        privacy::Ledger::Create(dir.path, {3.0, 1e-5, AccountantKind::kRdp, ""});
+        privacy::Ledger::Create(dir.path(), {3.0, 1e-5, AccountantKind::kRdp, ""});
     REQUIRE(l.ok());
     REQUIRE((*l)->Reserve({0.08, 2.0, 32}).ok());
   }
-  const std::string file = dir.path + "/" + privacy::Ledger::kFileName;
+  const std::string file = dir.path() + "/" + privacy::Ledger::kFileName;
   std::string bytes;
   {
     std::ifstream in(file);
@@ -83,13 +75,13 @@ TEST_CASE("privacy ledger refuses a corrupt or missing ledger in one line") {
     std::ofstream out(file, std::ios::trunc);
     out << bytes;
   }
-  CommandResult r = RunDpnode("privacy ledger " + dir.path);
+  CommandResult r = RunDpnode("privacy ledger " + dir.path());
   CHECK(r.exit_code != 0);
   CHECK(CountLines(r.err) == 1);
   CHECK(r.err.find("corruption") == std::string::npos);  // the message, not the code name
   CHECK(r.err.find("record 1") != std::string::npos);
 
-  CommandResult missing = RunDpnode("privacy ledger " + dir.path + "/none");
+  CommandResult missing = RunDpnode("privacy ledger " + dir.path() + "/none");
   CHECK(missing.exit_code != 0);
   CHECK(CountLines(missing.err) == 1);
   CHECK(missing.err.find("no ledger") != std::string::npos);

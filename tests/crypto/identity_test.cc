@@ -11,23 +11,12 @@
 #include <fstream>
 #include <string>
 
+#include "tests/temp_dir.h"
+
 namespace dpnode::crypto {
 namespace {
 
-// A fresh directory under /tmp, removed when the test ends.
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/dpnode_identity_XXXXXX";
-    REQUIRE(::mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() { std::filesystem::remove_all(path_); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
+using ::dpnode::testing::TempDir;
 
 unsigned ModeOf(const std::string& path) {
   struct stat st {};
