@@ -110,6 +110,27 @@ void Node::Stop() {
 
 // ---------------------------------------------------------------- training
 
+void Node::WhenIdle(std::function<void()> fn) {
+  if (!step_running_) {
+    fn();
+    return;
+  }
+  when_idle_.push_back(std::move(fn));
+}
+
+void Node::HoldTraining(std::function<void()> idle) {
+  hold_steps_ = true;
+  step_timer_.Cancel();
+  WhenIdle(std::move(idle));
+}
+
+void Node::RunIdleCallbacks() {
+  // A callback may call WhenIdle again (it runs at once: no step is running).
+  std::vector<std::function<void()>> pending;
+  pending.swap(when_idle_);
+  for (auto& fn : pending) fn();
+}
+
 void Node::ScheduleStep(Duration delay) {
   step_timer_ = env_.RunAfter(delay, [this] { StartStep(); });
 }
@@ -125,7 +146,7 @@ void Node::StopTraining(Status why) {
 }
 
 void Node::StartStep() {
-  if (phase_ != Phase::kTraining || step_running_) return;
+  if (phase_ != Phase::kTraining || step_running_ || hold_steps_) return;
   if (options_.max_steps >= 0 && metrics_.steps >= options_.max_steps) {
     StopTraining(Status::Ok());
     return;
@@ -178,11 +199,13 @@ void Node::OnStepDone(const Status& status, const std::vector<double>& before) {
   step_running_ = false;
   if (!status.ok()) {
     StopTraining(status.WithContext("training step"));
+    RunIdleCallbacks();
     return;
   }
   std::vector<double> after = ToDouble(trainer_.Parameters());
   if (after.size() != before.size()) {
     StopTraining(Status::Internal("trainer changed its parameter count"));
+    RunIdleCallbacks();
     return;
   }
   // Shares that arrived while the step ran are kept: only the step's own
@@ -190,7 +213,8 @@ void Node::OnStepDone(const Status& status, const std::vector<double>& before) {
   for (size_t i = 0; i < after.size(); ++i) after[i] -= before[i];
   policy_->ApplyLocalDelta(after);
   ++metrics_.steps;
-  if (phase_ == Phase::kTraining) ScheduleStep(options_.step_interval);
+  RunIdleCallbacks();
+  if (phase_ == Phase::kTraining && !hold_steps_) ScheduleStep(options_.step_interval);
 }
 
 void Node::CheckSettled() {

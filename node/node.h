@@ -145,6 +145,20 @@ class Node : public LinkHandler {
   // started Node: the Network keeps its handler pointer.
   void Stop();
 
+  // Runs `fn` on the loop at a moment when no training step is running: at
+  // once if none is, else right after the running step's update has been
+  // applied to the estimate (before the next step starts). Inside `fn` the
+  // trainer may be read (e.g. its optimiser state for a checkpoint) and
+  // Estimate() includes every completed step. Callbacks still pending when
+  // the Node is destroyed are dropped.
+  void WhenIdle(std::function<void()> fn);
+  // No new training step starts from now on (the phase is not changed and no
+  // reason is recorded: this is a shutdown, not the end of training). A step
+  // already running finishes and is applied; `idle` then runs as WhenIdle's
+  // `fn`. Steps reserved from the ledger but not run stay charged.
+  void HoldTraining(std::function<void()> idle);
+  bool step_running() const { return step_running_; }
+
   const PeerId& id() const { return self_; }
   Phase phase() const { return phase_; }
   bool done() const { return phase_ == Phase::kDone; }
@@ -182,6 +196,7 @@ class Node : public LinkHandler {
   void OnStepDone(const Status& status, const std::vector<double>& before);
   void StopTraining(Status why);
   void CheckSettled();
+  void RunIdleCallbacks();
 
   // Links and messages.
   bool SendTo(Link& link, const SharedBytes& frame);
@@ -217,6 +232,8 @@ class Node : public LinkHandler {
   bool started_ = false;
   bool stopped_ = false;  // Stop() ran: new links are refused
   bool step_running_ = false;
+  bool hold_steps_ = false;  // HoldTraining: no new steps
+  std::vector<std::function<void()>> when_idle_;
   int64_t reserved_unrun_ = 0;  // charged steps not yet run
   privacy::StepBlock step_cost_;
 

@@ -116,7 +116,7 @@ class Daemon {
   void Tick();
   void Progress(const Snapshot& s);
   nlohmann::json StatusJson(const Snapshot& s) const;
-  Status WritePeriodicCheckpoint(const Snapshot& s);
+  void RequestCheckpoint();
   Status StartMetricsEndpoint();
   void AcceptMetrics();
   std::string PrometheusText() const;
@@ -141,7 +141,6 @@ class Daemon {
   std::unique_ptr<learn::LearnerTrainer> evaluator_;  // scores the estimate off the loop
   std::unique_ptr<asio::AsioEnv> env_;
   std::unique_ptr<node::Node> node_;
-  learn::Checkpoint checkpoint_template_;
   int64_t restored_steps_ = 0;
   int64_t ledger_steps_at_start_ = 0;
   double epsilon_at_start_ = 0;
@@ -387,11 +386,6 @@ Status Daemon::Build() {
     restored_steps_ = c->steps;
     spdlog::info("resumed from {}: {} local steps run before", ckpt_path, restored_steps_);
   }
-  checkpoint_template_ = trainer_->MakeCheckpoint();
-  // Periodic checkpoints cannot read the optimiser state while a step may
-  // run; they restart momentum from zero (see docs/daemon.md).
-  std::fill(checkpoint_template_.optimizer.m.begin(), checkpoint_template_.optimizer.m.end(), 0.f);
-  std::fill(checkpoint_template_.optimizer.v.begin(), checkpoint_template_.optimizer.v.end(), 0.f);
 
   Result<std::unique_ptr<privacy::Ledger>> ledger =
       OpenOrCreateLedger(state_dir_, {site_.privacy.target_epsilon, site_.privacy.delta,
@@ -521,14 +515,29 @@ void Daemon::Progress(const Snapshot& s) {
   if (!w.ok()) spdlog::warn("status file: {}", w.ToString());
 }
 
-Status Daemon::WritePeriodicCheckpoint(const Snapshot& s) {
-  learn::Checkpoint c = checkpoint_template_;
-  c.parameters.assign(s.estimate.begin(), s.estimate.end());
-  c.steps = restored_steps_ + s.metrics.steps;
-  for (float v : c.parameters) {
-    if (!std::isfinite(v)) return Status::InvalidArgument("estimate is not finite; checkpoint skipped");
-  }
-  return learn::WriteCheckpoint((fs::path(state_dir_) / kCheckpointFile).string(), c);
+void Daemon::RequestCheckpoint() {
+  // The trainer's optimiser state may be read only between steps: the Node
+  // hands us that moment (at once, or right after the running step has been
+  // applied). The copy is taken on the loop; the file is written here on the
+  // main thread, so the loop never waits for an fsync.
+  env_->Post([this] {
+    node_->WhenIdle([this] {
+      learn::Checkpoint c = trainer_->MakeCheckpoint();
+      const std::vector<double> estimate = node_->Estimate();
+      c.parameters.assign(estimate.begin(), estimate.end());
+      c.steps = restored_steps_ + node_->metrics().steps;
+      boost::asio::post(main_io_, [this, c = std::move(c)] {
+        for (float v : c.parameters) {
+          if (!std::isfinite(v)) {
+            spdlog::warn("checkpoint: estimate is not finite; checkpoint skipped");
+            return;
+          }
+        }
+        const Status w = learn::WriteCheckpoint((fs::path(state_dir_) / kCheckpointFile).string(), c);
+        if (!w.ok()) spdlog::warn("checkpoint: {}", w.ToString());
+      });
+    });
+  });
 }
 
 void Daemon::Tick() {
@@ -543,8 +552,7 @@ void Daemon::Tick() {
   }
   if (seconds(now - last_checkpoint_) >= rc.checkpoint_interval_s) {
     last_checkpoint_ = now;
-    const Status c = WritePeriodicCheckpoint(s);
-    if (!c.ok()) spdlog::warn("checkpoint: {}", c.ToString());
+    RequestCheckpoint();
   }
   if (s.phase != node::Phase::kTraining && !mixing_since_) {
     mixing_since_ = now;
@@ -577,8 +585,10 @@ void Daemon::Tick() {
 }
 
 Status Daemon::Finish(const Snapshot& s) {
-  // The last step has finished (AsioEnv::Stop joined the compute thread);
-  // its update may postdate the snapshot, which only loses that step's work.
+  // No step is running (a signal held training and waited for the running
+  // step to be applied; a settled node had stopped training), so the
+  // snapshot's estimate includes every step run, and the trainer's optimiser
+  // state is the one after the last step.
   std::vector<float> params(s.estimate.begin(), s.estimate.end());
   DPNODE_RETURN_IF_ERROR(trainer_->SetParameters(params));
   learn::Checkpoint c = trainer_->MakeCheckpoint();
@@ -721,7 +731,15 @@ int Daemon::Run() {
     exit_reason_ = signo == SIGINT ? "SIGINT" : "SIGTERM";
     spdlog::info("{}: {}: finishing the current step, checkpointing, saying goodbye", site_.name,
                  exit_reason_);
-    main_io_.stop();
+    // No new step starts; the one running (if any) completes and is applied
+    // to the estimate, then the main loop stops and Finish() checkpoints and
+    // exports a model that includes it. A second signal stops at once.
+    signals.async_wait([&](const boost::system::error_code& ec2, int) {
+      if (!ec2) main_io_.stop();
+    });
+    env_->Post([this] {
+      node_->HoldTraining([this] { boost::asio::post(main_io_, [this] { main_io_.stop(); }); });
+    });
   });
   if (Status s = Build(); !s.ok()) {
     if (env_) env_->Stop("startup failed");

@@ -422,3 +422,83 @@ TEST_CASE("a dead peer does not stall the others") {
 
 }  // namespace
 }  // namespace dpnode::testing
+
+namespace dpnode::testing {
+namespace {
+
+// A single training site whose steps take 300 ms of virtual time.
+struct SlowSite {
+  SlowSite() : c(1, 41) {
+    c.trainers.push_back(std::make_unique<FakeTrainer>(std::vector<float>{0, 0, 0},
+                                                       std::vector<float>{8, 8, 8}, 0.25));
+    c.TinyLedgers(50.0);
+    c.options[0].wire_dtype = protocol::DType::kFloat64;
+    c.world.env(c.sites[0]).compute_time = 300ms;
+    c.Build();
+    c.Start();
+    // Into the middle of a step.
+    REQUIRE(c.world.RunUntil([&] { return node().metrics().steps >= 2 && node().step_running(); },
+                             60s));
+  }
+  node::Node& node() { return *c.nodes[0]; }
+  FakeTrainer& trainer() { return static_cast<FakeTrainer&>(*c.trainers[0]); }
+  Cluster c;
+};
+
+TEST_CASE("WhenIdle runs between steps: at once when idle, else after the running step is applied") {
+  SlowSite s;
+  const int64_t steps_before = s.node().metrics().steps;
+  int calls = 0;
+  int64_t steps_seen = -1;
+  bool running_inside = true;
+  std::vector<double> estimate_inside;
+  s.node().WhenIdle([&] {
+    ++calls;
+    steps_seen = s.node().metrics().steps;
+    running_inside = s.node().step_running();
+    estimate_inside = s.node().Estimate();
+  });
+  CHECK(calls == 0);  // a step is running: deferred
+  REQUIRE(s.c.world.RunUntil([&] { return calls > 0; }, 5s));
+  CHECK(calls == 1);
+  CHECK_FALSE(running_inside);
+  // The running step was applied before the callback, and no later one.
+  CHECK(steps_seen == steps_before + 1);
+  CHECK(s.trainer().steps_taken == steps_seen);
+  const std::vector<float> params = s.trainer().Parameters();
+  REQUIRE(estimate_inside.size() == params.size());
+  for (size_t i = 0; i < params.size(); ++i) CHECK(estimate_inside[i] == doctest::Approx(params[i]));
+  // Training goes on afterwards.
+  s.c.world.RunFor(2s);
+  CHECK(s.node().metrics().steps > steps_seen);
+  CHECK(s.node().phase() == Phase::kTraining);
+}
+
+TEST_CASE("HoldTraining finishes the running step, applies it and starts no other") {
+  SlowSite s;
+  const int64_t steps_before = s.node().metrics().steps;
+  int idle_calls = 0;
+  s.node().HoldTraining([&] { ++idle_calls; });
+  CHECK(idle_calls == 0);
+  s.c.world.RunFor(5s);  // many step lengths
+  CHECK(idle_calls == 1);
+  CHECK(s.node().metrics().steps == steps_before + 1);
+  CHECK(s.trainer().steps_taken == steps_before + 1);
+  CHECK_FALSE(s.node().step_running());
+  // Not the end of training: no stop reason, the phase is unchanged.
+  CHECK(s.node().phase() == Phase::kTraining);
+  CHECK(s.node().training_stop_reason().ok());
+  // Every step that ran was charged first.
+  CHECK(s.c.ledgers[0]->total_steps() >= s.node().metrics().steps);
+  // The estimate is the trained parameters (a single site: nothing to mix).
+  const std::vector<double> x = s.node().Estimate();
+  const std::vector<float> p = s.trainer().Parameters();
+  for (size_t i = 0; i < p.size(); ++i) CHECK(x[i] == doctest::Approx(p[i]));
+  // A WhenIdle after the hold runs at once.
+  bool ran = false;
+  s.node().WhenIdle([&] { ran = true; });
+  CHECK(ran);
+}
+
+}  // namespace
+}  // namespace dpnode::testing
