@@ -14,58 +14,25 @@ namespace {
 
 namespace fs = std::filesystem;
 
-template <typename T>
-Status Get(const std::string& file, const toml::table& t, const std::string& table_name,
-           const std::string& key, bool required, T& out) {
-  const toml::node* node = t.get(key);
-  if (!node) {
-    if (required) {
-      return Status::InvalidArgument(file + ": missing key '" + table_name + "." + key + "'");
-    }
-    return Status::Ok();
-  }
-  std::optional<T> v;
-  if constexpr (std::is_same_v<T, double>) {
-    v = node->value<double>();  // integers are accepted as doubles
-  } else {
-    v = node->value_exact<T>();
-  }
-  if (!v) {
-    return Status::InvalidArgument(Where(file, *node) + ": key '" + table_name + "." + key +
-                                   "' has the wrong type");
-  }
-  out = *v;
-  return Status::Ok();
-}
-
-Status GetInt(const std::string& file, const toml::table& t, const std::string& table_name,
-              const std::string& key, int64_t lo, int64_t hi, int64_t& out) {
-  int64_t v = out;
-  DPNODE_RETURN_IF_ERROR(Get(file, t, table_name, key, false, v));
-  if (v < lo || v > hi) {
-    return Status::InvalidArgument(file + ": " + table_name + "." + key + " must be in [" +
-                                   std::to_string(lo) + ", " + std::to_string(hi) + "]");
-  }
-  out = v;
-  return Status::Ok();
-}
-
 Status ReadPrivacy(const std::string& file, const toml::table& p, PrivacyPlanConfig& pc) {
   DPNODE_RETURN_IF_ERROR(OnlyKeys(file, "privacy", p,
                                   {"target_epsilon", "delta", "accountant", "expected_batch_size",
                                    "epochs", "noise_multiplier", "clip_norm"}));
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "target_epsilon", true, pc.target_epsilon));
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "delta", true, pc.delta));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, p, "privacy", "target_epsilon"));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, p, "privacy", "target_epsilon", pc.target_epsilon));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, p, "privacy", "delta"));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, p, "privacy", "delta", pc.delta));
   std::string accountant = "rdp";
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "accountant", false, accountant));
+  DPNODE_RETURN_IF_ERROR(GetString(file, p, "privacy", "accountant", accountant));
   Result<privacy::AccountantKind> kind = privacy::ParseAccountant(accountant);
   if (!kind.ok()) return kind.status().WithContext(file + ": privacy.accountant");
   pc.accountant = *kind;
-  DPNODE_RETURN_IF_ERROR(
-      Get(file, p, "privacy", "expected_batch_size", true, pc.expected_batch_size));
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "epochs", true, pc.epochs));
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "noise_multiplier", false, pc.noise_multiplier));
-  DPNODE_RETURN_IF_ERROR(Get(file, p, "privacy", "clip_norm", false, pc.clip_norm));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, p, "privacy", "expected_batch_size"));
+  DPNODE_RETURN_IF_ERROR(GetInt(file, p, "privacy", "expected_batch_size", INT64_MIN, INT64_MAX, pc.expected_batch_size));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, p, "privacy", "epochs"));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, p, "privacy", "epochs", pc.epochs));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, p, "privacy", "noise_multiplier", pc.noise_multiplier));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, p, "privacy", "clip_norm", pc.clip_norm));
   if (!(pc.clip_norm > 0) || !std::isfinite(pc.clip_norm)) {
     return Status::InvalidArgument(file + ": privacy.clip_norm must be a finite number > 0");
   }
@@ -74,7 +41,7 @@ Status ReadPrivacy(const std::string& file, const toml::table& p, PrivacyPlanCon
 
 Status ReadModel(const std::string& file, const toml::table& m, ModelConfig& mc) {
   DPNODE_RETURN_IF_ERROR(OnlyKeys(file, "model", m, {"kind", "hidden", "activation", "dropout"}));
-  DPNODE_RETURN_IF_ERROR(Get(file, m, "model", "kind", false, mc.kind));
+  DPNODE_RETURN_IF_ERROR(GetString(file, m, "model", "kind", mc.kind));
   if (mc.kind != "logistic" && mc.kind != "mlp") {
     return Status::InvalidArgument(file + ": model.kind must be \"logistic\" or \"mlp\"");
   }
@@ -94,11 +61,11 @@ Status ReadModel(const std::string& file, const toml::table& m, ModelConfig& mc)
     return Status::InvalidArgument(file + ": model.hidden is for kind = \"mlp\"");
   }
   if (mc.kind == "mlp" && mc.hidden.empty()) mc.hidden = {64};
-  DPNODE_RETURN_IF_ERROR(Get(file, m, "model", "activation", false, mc.activation));
+  DPNODE_RETURN_IF_ERROR(GetString(file, m, "model", "activation", mc.activation));
   if (mc.activation != "relu" && mc.activation != "tanh") {
     return Status::InvalidArgument(file + ": model.activation must be \"relu\" or \"tanh\"");
   }
-  DPNODE_RETURN_IF_ERROR(Get(file, m, "model", "dropout", false, mc.dropout));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, m, "model", "dropout", mc.dropout));
   if (!(mc.dropout >= 0 && mc.dropout < 1)) {
     return Status::InvalidArgument(file + ": model.dropout must be in [0, 1)");
   }
@@ -111,16 +78,16 @@ Status ReadTrain(const std::string& file, const fs::path& dir, const toml::table
                                   {"private", "optimizer", "learning_rate", "momentum", "seed",
                                    "noise", "state_dir", "model", "threads",
                                    "ledger_block_steps"}));
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "private", false, tc.private_training));
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "optimizer", false, tc.optimizer));
+  DPNODE_RETURN_IF_ERROR(GetBool(file, t, "train", "private", tc.private_training));
+  DPNODE_RETURN_IF_ERROR(GetString(file, t, "train", "optimizer", tc.optimizer));
   if (tc.optimizer != "sgd" && tc.optimizer != "adam") {
     return Status::InvalidArgument(file + ": train.optimizer must be \"sgd\" or \"adam\"");
   }
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "learning_rate", false, tc.learning_rate));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, t, "train", "learning_rate", tc.learning_rate));
   if (t.get("learning_rate") && (!(tc.learning_rate > 0) || !std::isfinite(tc.learning_rate))) {
     return Status::InvalidArgument(file + ": train.learning_rate must be a finite number > 0");
   }
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "momentum", false, tc.momentum));
+  DPNODE_RETURN_IF_ERROR(GetFinite(file, t, "train", "momentum", tc.momentum));
   if (!(tc.momentum >= 0 && tc.momentum < 1)) {
     return Status::InvalidArgument(file + ": train.momentum must be in [0, 1)");
   }
@@ -128,14 +95,14 @@ Status ReadTrain(const std::string& file, const fs::path& dir, const toml::table
   DPNODE_RETURN_IF_ERROR(GetInt(file, t, "train", "seed", 0, INT64_MAX, seed));
   tc.seed = static_cast<uint64_t>(seed);
   std::string noise = "csprng";
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "noise", false, noise));
+  DPNODE_RETURN_IF_ERROR(GetString(file, t, "train", "noise", noise));
   if (noise != "csprng" && noise != "seeded") {
     return Status::InvalidArgument(file + ": train.noise must be \"csprng\" or \"seeded\"");
   }
   tc.seeded_noise = noise == "seeded";
   std::string state_dir, model;
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "state_dir", false, state_dir));
-  DPNODE_RETURN_IF_ERROR(Get(file, t, "train", "model", false, model));
+  DPNODE_RETURN_IF_ERROR(GetString(file, t, "train", "state_dir", state_dir));
+  DPNODE_RETURN_IF_ERROR(GetString(file, t, "train", "model", model));
   if (!state_dir.empty()) tc.state_dir = (dir / state_dir).lexically_normal().string();
   if (!model.empty()) tc.model_path = (dir / model).lexically_normal().string();
   int64_t threads = tc.threads;
@@ -162,7 +129,7 @@ Result<SiteConfig> LoadSiteConfig(const std::string& file, bool data_only) {
   c.file = file;
   const fs::path dir = fs::path(file).parent_path();
   if (const toml::table* site = root["site"].as_table()) {
-    DPNODE_RETURN_IF_ERROR(Get(file, *site, "site", "name", false, c.name));
+    DPNODE_RETURN_IF_ERROR(GetString(file, *site, "site", "name", c.name));
   }
   if (c.name.empty()) c.name = fs::path(file).stem().string();
 
@@ -170,8 +137,10 @@ Result<SiteConfig> LoadSiteConfig(const std::string& file, bool data_only) {
   if (!data) return Status::InvalidArgument(file + ": missing table [data]");
   DPNODE_RETURN_IF_ERROR(OnlyKeys(file, "data", *data, {"csv", "schema"}));
   std::string csv, schema;
-  DPNODE_RETURN_IF_ERROR(Get(file, *data, "data", "csv", true, csv));
-  DPNODE_RETURN_IF_ERROR(Get(file, *data, "data", "schema", true, schema));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, *data, "data", "csv"));
+  DPNODE_RETURN_IF_ERROR(GetString(file, *data, "data", "csv", csv));
+  DPNODE_RETURN_IF_ERROR(RequireKey(file, *data, "data", "schema"));
+  DPNODE_RETURN_IF_ERROR(GetString(file, *data, "data", "schema", schema));
   c.csv = (dir / csv).lexically_normal().string();
   c.schema = (dir / schema).lexically_normal().string();
   if (data_only) return c;
