@@ -18,10 +18,12 @@
 #include <vector>
 
 #include "base/status.h"
+#include "node/learn/checkpoint.h"
 #include "node/learn/data/dataset.h"
 #include "node/privacy/accountant.h"
 #include "node/trainer.h"
 #include "sim/experiment/logistic_trainer.h"
+#include "sim/sim_network.h"
 
 namespace dpnode::sim {
 
@@ -91,6 +93,11 @@ struct ExperimentSpec {
   double bandwidth_mbps = 1000;  // 0: unlimited
   double loss = 0;
 
+  // [crypto]: CPU time the secure channel costs, charged to every simulated
+  // message and handshake. Keys not given keep CryptoModel's defaults (measured
+  // by bench/crypto_bench; sim/sim_network.h).
+  CryptoModel crypto;
+
   // [privacy]
   double delta = 1e-5;
   int64_t batch = 16;
@@ -105,6 +112,9 @@ struct ExperimentSpec {
   std::vector<int64_t> hidden;  // mlp hidden layer widths
 
   // [faults]
+  // Virtual seconds between a gossip site's checkpoints (counted from each
+  // start of the site); a restart resumes from the last one.
+  double checkpoint_interval_s = 5;
   std::vector<PartitionSpec> partitions;
   std::vector<CrashSpec> crashes;
   std::vector<StragglerSpec> stragglers;
@@ -139,6 +149,30 @@ struct ModelBackend {
                                    const std::vector<int64_t>& rows, int num_classes,
                                    const std::vector<float>& params)>
       evaluate;
+  // Checkpoints of a trainer make_trainer built (a restarted site resumes
+  // through the checkpoint file, as a real node does): its fingerprint,
+  // optimiser state and step count (the runner replaces the parameters with
+  // the Node's estimate), and restoring one into a freshly made trainer
+  // (errors as learn::LearnerTrainer::RestoreCheckpoint).
+  std::function<Result<learn::Checkpoint>(const node::Trainer& trainer)> make_checkpoint;
+  std::function<Status(node::Trainer& trainer, const learn::Checkpoint& checkpoint)>
+      restore_checkpoint;
+};
+
+// What a gossip site restarted from, reported right after its new Node
+// started (RunOptions::on_restart).
+struct RestartReport {
+  std::string arm;
+  uint32_t site = 0;
+  uint32_t incarnation = 0;  // 1 for the first restart
+  double time_s = 0;         // virtual
+  bool from_checkpoint = false;  // false: no checkpoint yet, initial parameters
+  int64_t checkpoint_steps = 0;  // local steps the checkpoint holds
+  int64_t steps_run = 0;         // steps run by all earlier incarnations
+  int64_t ledger_steps = 0;      // steps the reopened ledger has charged
+  int64_t max_steps = 0;         // granted to this incarnation: planned - ledger_steps
+  std::vector<float> checkpoint_parameters;  // empty without a checkpoint
+  std::vector<double> estimate;              // the new Node's estimate at start
 };
 
 struct RunOptions {
@@ -146,6 +180,8 @@ struct RunOptions {
   std::optional<uint64_t> seed;  // overrides the file's seed
   // Progress, e.g. for a status line; called at every evaluation.
   std::function<void(const std::string&)> progress;
+  // Called at every restart of a gossip site (e.g. for a log or a test).
+  std::function<void(const RestartReport&)> on_restart;
   ModelBackend backend;
 };
 

@@ -1,5 +1,6 @@
 // Parsing and validation of experiment files, and the site splits.
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -128,6 +129,8 @@ Status ParseFaults(Table& faults, ExperimentSpec& spec) {
     }
     return out;
   };
+  DPNODE_RETURN_IF_ERROR(
+      faults.Double("checkpoint_interval_s", &spec.checkpoint_interval_s, 1e-3, 1e9));
   Result<std::vector<Table>> parts = list("partition");
   if (!parts.ok()) return parts.status();
   for (Table& t : *parts) {
@@ -160,6 +163,29 @@ Status ParseFaults(Table& faults, ExperimentSpec& spec) {
     spec.stragglers.push_back(s);
   }
   return faults.CheckUnknown();
+}
+
+// [crypto]: each key present replaces one CryptoModel field; the others keep
+// their (measured) defaults.
+Status ParseCrypto(Table& t, CryptoModel& crypto) {
+  // Non-negative and finite; the upper bounds only keep the Durations (int64
+  // nanoseconds) far from overflow.
+  double v = 0;
+  if (t.Get("aead_mb_per_s")) {
+    DPNODE_RETURN_IF_ERROR(t.Double("aead_mb_per_s", &v, 0, 1e9));
+    crypto.aead_bytes_per_second = v * 1e6;  // 0: free
+  }
+  if (t.Get("aead_per_message_us")) {
+    DPNODE_RETURN_IF_ERROR(t.Double("aead_per_message_us", &v, 0, 1e9));
+    crypto.aead_per_message =
+        std::chrono::round<Duration>(std::chrono::duration<double, std::micro>(v));
+  }
+  if (t.Get("handshake_ms")) {
+    DPNODE_RETURN_IF_ERROR(t.Double("handshake_ms", &v, 0, 1e9));
+    crypto.handshake =
+        std::chrono::round<Duration>(std::chrono::duration<double, std::milli>(v));
+  }
+  return t.CheckUnknown();
 }
 
 }  // namespace
@@ -252,6 +278,11 @@ Result<ExperimentSpec> ParseExperiment(std::string_view toml_text, std::string_v
       return t->Bad("latency_hi_ms", "must be >= latency_ms");
     }
     DPNODE_RETURN_IF_ERROR(t->CheckUnknown());
+  }
+  {
+    Result<Table> t = top.Sub("crypto");
+    if (!t.ok()) return t.status();
+    DPNODE_RETURN_IF_ERROR(ParseCrypto(*t, spec.crypto));
   }
   {
     Result<Table> t = top.Sub("privacy");

@@ -1,10 +1,16 @@
 // Runs an experiment's arms and writes metrics.csv, summary.json and plots.
 //
-// Gossip arms run real Nodes (node/node.h) on a simulated World: one ledger
-// per site on disk (under OUT/ledgers/<arm>/<site>), charged by the Node
-// before every step, reopened on restart; the trainer outlives
-// crashes and stands in for the site's checkpoint. Local and pooled arms
-// step their trainers directly and are accounted with the same accountant.
+// Gossip arms run real Nodes (node/node.h) on a simulated World. A site's
+// state lives on disk as a real node's does: its ledger (OUT/ledgers/<arm>/
+// site<i>), charged by the Node before every step, and its checkpoint
+// (OUT/state/<arm>/site<i>/checkpoint.ckpt, node/learn/checkpoint.h), written
+// every faults.checkpoint_interval_s of virtual time between two steps. A
+// crash destroys the Node, its trainer and the ledger handle; a restart
+// builds a fresh trainer (new noise seed), restores the last checkpoint (none
+// yet: the initial parameters), reopens the ledger and is granted the planned
+// steps minus those the ledger has charged, as the daemon is: work since the
+// checkpoint is lost, its budget stays spent. Local and pooled arms step
+// their trainers directly and are accounted with the same accountant.
 #include <algorithm>
 #include <array>
 #include <cmath>
@@ -20,6 +26,7 @@
 #include "base/check.h"
 #include "crypto/identity.h"
 #include "crypto/peers.h"
+#include "node/learn/checkpoint.h"
 #include "node/learn/data/schema.h"
 #include "node/node.h"
 #include "node/privacy/calibrate.h"
@@ -176,14 +183,15 @@ Result<Graph> BuildGraph(const ExperimentSpec& spec, size_t n) {
   return g;
 }
 
-// Wraps an arm's trainer: counts completed steps (across the Node's
-// incarnations) and, for a non-private arm, reports a placeholder σ = 1 that
-// the arm's never-binding ledger accepts (a non-private trainer's own σ is 0,
+// Wraps an arm's trainer: adds completed steps to `*steps_run` (the arm's
+// count, which outlives the trainer across a site's incarnations; may be
+// null) and, for a non-private arm, reports a placeholder σ = 1 that the
+// arm's never-binding ledger accepts (a non-private trainer's own σ is 0,
 // which a ledger refuses).
 class CountingTrainer final : public node::Trainer {
  public:
-  CountingTrainer(std::unique_ptr<node::Trainer> inner, bool is_private)
-      : inner_(std::move(inner)), private_(is_private) {}
+  CountingTrainer(std::unique_ptr<node::Trainer> inner, bool is_private, int64_t* steps_run)
+      : inner_(std::move(inner)), private_(is_private), steps_run_(steps_run) {}
   gossip::Layout ParameterLayout() const override { return inner_->ParameterLayout(); }
   std::vector<float> Parameters() const override { return inner_->Parameters(); }
   Status SetParameters(const std::vector<float>& p) override { return inner_->SetParameters(p); }
@@ -194,16 +202,17 @@ class CountingTrainer final : public node::Trainer {
   }
   Status Step() override {
     Status s = inner_->Step();
-    if (s.ok()) ++steps_;
+    if (s.ok() && steps_run_) ++*steps_run_;
     return s;
   }
   Result<double> Evaluate() override { return inner_->Evaluate(); }
-  int64_t steps_taken() const { return steps_; }
+  node::Trainer& inner() { return *inner_; }
+  const node::Trainer& inner() const { return *inner_; }
 
  private:
   std::unique_ptr<node::Trainer> inner_;
   bool private_;
-  int64_t steps_ = 0;
+  int64_t* steps_run_;
 };
 
 // Everything an arm needs.
@@ -220,7 +229,8 @@ struct Context {
   const RunOptions* options;
 
   Result<std::unique_ptr<CountingTrainer>> MakeTrainer(const std::vector<int64_t>& train_rows,
-                                                       const TrainPlan& plan, uint64_t s) const {
+                                                       const TrainPlan& plan, uint64_t s,
+                                                       int64_t* steps_run = nullptr) const {
     std::unique_ptr<node::Trainer> t;
     if (spec->model == "logistic") {
       t = std::make_unique<LogisticTrainer>(*data, train_rows, classes, plan, s);
@@ -230,7 +240,20 @@ struct Context {
       if (!r.ok()) return r.status();
       t = std::move(*r);
     }
-    return std::make_unique<CountingTrainer>(std::move(t), plan.is_private);
+    return std::make_unique<CountingTrainer>(std::move(t), plan.is_private, steps_run);
+  }
+  // The trainer's checkpoint (its parameters, not yet the Node's estimate).
+  Result<learn::Checkpoint> MakeCheckpoint(const CountingTrainer& t) const {
+    if (spec->model == "logistic") {
+      return static_cast<const LogisticTrainer&>(t.inner()).MakeCheckpoint();
+    }
+    return options->backend.make_checkpoint(t.inner());
+  }
+  Status RestoreCheckpoint(CountingTrainer& t, const learn::Checkpoint& checkpoint) const {
+    if (spec->model == "logistic") {
+      return static_cast<LogisticTrainer&>(t.inner()).RestoreCheckpoint(checkpoint);
+    }
+    return options->backend.restore_checkpoint(t.inner(), checkpoint);
   }
   EvalResult Eval(const std::vector<float>& params) const {
     if (spec->model == "logistic") return EvaluateParams(*data, data->test_rows, classes, params);
@@ -315,16 +338,32 @@ Result<ArmOutcome> RunDirect(const Context& c, size_t arm_index, const ArmSpec& 
   return out;
 }
 
-// A site's Node with its ledger; destroyed at a crash (ledger closed after
-// the Node, so the restart can reopen it).
+// One incarnation of a site: its Node, trainer and ledger handle, all
+// destroyed at a crash (the Node first; the ledger is closed last, so the
+// restart can reopen it). What survives is on disk: ledger and checkpoint.
 struct NodeBox {
   std::unique_ptr<privacy::Ledger> ledger;
+  std::unique_ptr<CountingTrainer> trainer;
   std::unique_ptr<node::Node> node;
+  Timer checkpoint_timer;
+  int64_t restored_steps = 0;  // local steps of the checkpoint this incarnation resumed from
   ~NodeBox() {
+    checkpoint_timer.Cancel();
     if (node) node->Stop();
     node.reset();
   }
 };
+
+// From now on, every `interval`, runs `write` at the box's Node's next moment
+// between steps. `env` outlives the box (World destroys a node before its
+// env), and the Node drops a pending `write` when it is destroyed.
+void ScheduleCheckpoints(NodeBox* box, Env& env, Duration interval,
+                         const std::function<void()>& write) {
+  box->checkpoint_timer = env.RunAfter(interval, [box, &env, interval, write] {
+    box->node->WhenIdle(write);
+    ScheduleCheckpoints(box, env, interval, write);
+  });
+}
 
 Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& arm) {
   const ExperimentSpec& spec = *c.spec;
@@ -376,16 +415,24 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
     peers.push_back(std::move(*p));
   }
   std::vector<SitePlan> plans;
-  std::vector<std::unique_ptr<CountingTrainer>> trainers;
+  // A plan depends on the site's row count only; calibrating σ costs tens of
+  // ms, so sites of one size (most of them, at 1,000 sites) share one.
+  std::map<size_t, SitePlan> plan_of_size;
   for (size_t i = 0; i < n; ++i) {
-    Result<SitePlan> p = PlanFor(spec, arm, c.site_rows[i].size());
-    if (!p.ok()) return p.status();
-    plans.push_back(*p);
-    Result<std::unique_ptr<CountingTrainer>> made =
-        c.MakeTrainer(c.site_rows[i], p->train, seeds.Named("trainer", {arm_index, i}));
-    if (!made.ok()) return made.status();
-    trainers.push_back(std::move(*made));
+    auto known = plan_of_size.find(c.site_rows[i].size());
+    if (known == plan_of_size.end()) {
+      Result<SitePlan> p = PlanFor(spec, arm, c.site_rows[i].size());
+      if (!p.ok()) return p.status();
+      known = plan_of_size.emplace(c.site_rows[i].size(), *p).first;
+    }
+    plans.push_back(known->second);
   }
+  // The arm's own bookkeeping, outside the trainers (which die at a crash):
+  // steps run by all of a site's incarnations, lost ones included; its
+  // initial parameters and model fingerprint (from the first incarnation).
+  std::vector<int64_t> steps_run(n, 0);
+  std::vector<std::vector<float>> initial_params(n);
+  std::vector<learn::ModelFingerprint> fingerprints(n);
   const std::string ledger_root = (fs::path(c.out_dir) / "ledgers" / arm.name).string();
   std::error_code ec;
   fs::remove_all(ledger_root, ec);
@@ -395,7 +442,17 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
     fs::create_directories(ledger_dirs.back(), ec);
     if (ec) return Status::IoError("cannot create " + ledger_dirs.back() + ": " + ec.message());
   }
+  const std::string state_root = (fs::path(c.out_dir) / "state" / arm.name).string();
+  fs::remove_all(state_root, ec);
+  std::vector<std::string> checkpoint_paths;
+  for (size_t i = 0; i < n; ++i) {
+    const fs::path dir = fs::path(state_root) / ("site" + std::to_string(i));
+    fs::create_directories(dir, ec);
+    if (ec) return Status::IoError("cannot create " + dir.string() + ": " + ec.message());
+    checkpoint_paths.push_back((dir / "checkpoint.ckpt").string());
+  }
 
+  // The first error of a site's start or checkpoint; it ends the run.
   Status factory_error;
   World world(seeds.Named("world", {arm_index}));
   LinkModel link;
@@ -409,6 +466,7 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
   link.bandwidth_bytes_per_second = spec.bandwidth_mbps * 1e6 / 8;
   link.loss = spec.loss;
   world.SetDefaultLink(link);
+  world.SetCrypto(spec.crypto);  // [crypto], else the measured defaults
 
   Result<gossip::PolicyKind> policy = gossip::ParsePolicyKind(spec.policy);
   if (!policy.ok()) return Status::InvalidArgument("experiment key 'gossip.policy': " + policy.status().ToString());
@@ -416,6 +474,38 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
   for (size_t i = 0; i < n; ++i) {
     world.AddNode(host(i), ids[i].public_key(), [&, i](SimEnv& env) -> std::shared_ptr<void> {
       auto box = std::make_shared<NodeBox>();
+      const uint32_t incarnation = env.incarnation();
+      auto fail = [&](const Status& s) {
+        if (factory_error.ok()) factory_error = s.WithContext("site " + std::to_string(i));
+        return box;
+      };
+      // A fresh trainer each start; a restart's seed is new, so a seeded
+      // trainer does not replay the noise of the steps it lost.
+      const uint64_t trainer_seed = incarnation == 0
+                                        ? seeds.Named("trainer", {arm_index, i})
+                                        : seeds.Named("trainer", {arm_index, i, incarnation});
+      Result<std::unique_ptr<CountingTrainer>> made =
+          c.MakeTrainer(c.site_rows[i], plans[i].train, trainer_seed, &steps_run[i]);
+      if (!made.ok()) return fail(made.status());
+      box->trainer = std::move(*made);
+      Result<learn::Checkpoint> fresh = c.MakeCheckpoint(*box->trainer);
+      if (!fresh.ok()) return fail(fresh.status());
+      if (incarnation == 0) {
+        initial_params[i] = box->trainer->Parameters();
+        fingerprints[i] = fresh->fingerprint;
+      }
+      // Resume from the last checkpoint, as the daemon does; before the
+      // first one the site starts over from the initial parameters.
+      std::optional<learn::Checkpoint> resumed;
+      if (fs::exists(checkpoint_paths[i])) {
+        Result<learn::Checkpoint> ck =
+            learn::ReadCheckpoint(checkpoint_paths[i], fresh->fingerprint);
+        if (!ck.ok()) return fail(ck.status());
+        Status restored = c.RestoreCheckpoint(*box->trainer, *ck);
+        if (!restored.ok()) return fail(restored);
+        box->restored_steps = ck->steps;
+        resumed = std::move(*ck);
+      }
       privacy::Budget b;
       b.epsilon = arm.is_private ? arm.epsilon : 1e9;  // non-private: a budget that never binds
       b.delta = spec.delta;
@@ -425,10 +515,7 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
       Result<std::unique_ptr<privacy::Ledger>> ledger =
           env.incarnation() == 0 ? privacy::Ledger::Create(ledger_dirs[i], b)
                                  : privacy::Ledger::Open(ledger_dirs[i]);
-      if (!ledger.ok()) {
-        if (factory_error.ok()) factory_error = ledger.status();
-        return box;
-      }
+      if (!ledger.ok()) return fail(ledger.status());
       box->ledger = std::move(*ledger);
       node::NodeOptions o;
       o.site_name = "s" + std::to_string(i);
@@ -438,10 +525,49 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
       o.record_sequence = env.incarnation() + 1;
       o.policy = *policy;
       o.gossip_interval = Seconds(spec.gossip_interval_s);
-      o.max_steps = std::max<int64_t>(0, plans[i].steps - trainers[i]->steps_taken());
-      box->node = std::make_unique<node::Node>(env, ids[i], peers[i], box->ledger.get(), *trainers[i], o);
+      // Steps the ledger has charged are never granted again, run or lost.
+      const int64_t ledger_steps = box->ledger->total_steps();
+      o.max_steps = std::max<int64_t>(0, plans[i].steps - ledger_steps);
+      box->node = std::make_unique<node::Node>(env, ids[i], peers[i], box->ledger.get(),
+                                               *box->trainer, o);
       Status s = box->node->Start();
-      if (!s.ok() && factory_error.ok()) factory_error = s;
+      if (!s.ok()) return fail(s);
+      NodeBox* raw = box.get();
+      const std::string& path = checkpoint_paths[i];
+      auto write = [&c, &factory_error, raw, &path, i] {
+        // Between steps: the estimate holds every step run, and the
+        // trainer's optimiser state matches it.
+        Result<learn::Checkpoint> ck = c.MakeCheckpoint(*raw->trainer);
+        Status w = ck.status();
+        if (ck.ok()) {
+          const std::vector<double> estimate = raw->node->Estimate();
+          ck->parameters.assign(estimate.begin(), estimate.end());
+          for (float v : ck->parameters) {
+            if (!std::isfinite(v)) return;  // skipped, as the daemon does: the last good one stays
+          }
+          ck->steps = raw->restored_steps + raw->node->metrics().steps;
+          w = learn::WriteCheckpoint(path, *ck);
+        }
+        if (!w.ok() && factory_error.ok()) {
+          factory_error = w.WithContext("site " + std::to_string(i));
+        }
+      };
+      ScheduleCheckpoints(raw, env, Seconds(spec.checkpoint_interval_s), write);
+      if (incarnation > 0 && c.options->on_restart) {
+        RestartReport r;
+        r.arm = arm.name;
+        r.site = static_cast<uint32_t>(i);
+        r.incarnation = incarnation;
+        r.time_s = ToSeconds(env.Now());
+        r.from_checkpoint = resumed.has_value();
+        r.checkpoint_steps = box->restored_steps;
+        r.steps_run = steps_run[i];
+        r.ledger_steps = ledger_steps;
+        r.max_steps = o.max_steps;
+        if (resumed) r.checkpoint_parameters = resumed->parameters;
+        r.estimate = box->node->Estimate();
+        c.options->on_restart(r);
+      }
       return box;
     });
     const Duration step = Seconds(spec.step_time_s);
@@ -521,6 +647,7 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
   world.scheduler().Schedule(TimePoint{}, kWorldNode, tick);
 
   auto all_done = [&] {
+    if (!factory_error.ok()) return true;
     if (ToSeconds(world.Now()) < last_fault_s) return false;
     for (size_t i = 0; i < n; ++i) {
       NodeBox* b = box_of(i);
@@ -538,14 +665,20 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
   for (size_t i = 0; i < n; ++i) {
     NodeFinal f;
     f.node = c.site_names[i];
-    f.steps = trainers[i]->steps_taken();
+    f.steps = steps_run[i];
     f.bytes_sent = world.counters(static_cast<NodeIndex>(i)).bytes_sent;
     NodeBox* b = box_of(i);
     f.alive = b && b->node;
-    std::vector<float> p = trainers[i]->Parameters();
+    // A dead site's model is what its disk holds: the last checkpoint, else
+    // the initial parameters.
+    std::vector<float> p = initial_params[i];
     if (f.alive) {
       std::vector<double> e = b->node->Estimate();
       p.assign(e.begin(), e.end());
+    } else if (fs::exists(checkpoint_paths[i])) {
+      Result<learn::Checkpoint> ck = learn::ReadCheckpoint(checkpoint_paths[i], fingerprints[i]);
+      if (!ck.ok()) return ck.status();
+      p = std::move(ck->parameters);
     }
     f.eval = c.Eval(p);
     f.epsilon = epsilon_of(b);
@@ -628,7 +761,9 @@ void WritePlots(const std::string& dir, const std::vector<Row>& rows, const std:
 Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions& options) {
   ExperimentSpec spec = spec_in;
   if (options.seed) spec.seed = *options.seed;
-  if (spec.model != "logistic" && (!options.backend.make_trainer || !options.backend.evaluate)) {
+  if (spec.model != "logistic" &&
+      (!options.backend.make_trainer || !options.backend.evaluate ||
+       !options.backend.make_checkpoint || !options.backend.restore_checkpoint)) {
     return Status::InvalidArgument("experiment key 'model.kind': \"" + spec.model +
                                    "\" needs the LibTorch learner, which this program was built without");
   }

@@ -4,7 +4,9 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <string>
 
+#include "crypto/noise_primitives.h"
 #include "node/learn/metrics.h"
 
 namespace dpnode::sim {
@@ -42,7 +44,15 @@ LogisticTrainer::LogisticTrainer(const learn::Dataset& data, std::vector<int64_t
       dim_(data.dim),
       plan_(plan),
       rng_(seed),
-      params_(static_cast<size_t>(num_classes * (data.dim + 1)), 0.0f) {}
+      params_(static_cast<size_t>(num_classes * (data.dim + 1)), 0.0f) {
+  // Its own domain tag: a LibTorch logistic model of the same sizes has
+  // another layout, so its checkpoints must not load here.
+  const std::string tag = "dpnode-sim-logistic-v1 classes=" + std::to_string(classes_) +
+                          " dim=" + std::to_string(dim_);
+  const crypto::noise::HashOutput h = crypto::noise::Blake2b512(
+      crypto::ByteView(reinterpret_cast<const uint8_t*>(tag.data()), tag.size()));
+  std::copy(h.data(), h.data() + fingerprint_.size(), fingerprint_.begin());
+}
 
 gossip::Layout LogisticTrainer::ParameterLayout() const {
   return {{"w", {static_cast<uint64_t>(classes_), static_cast<uint64_t>(dim_)}},
@@ -55,6 +65,27 @@ Status LogisticTrainer::SetParameters(const std::vector<float>& params) {
     if (!std::isfinite(v)) return Status::InvalidArgument("non-finite parameter");
   }
   params_ = params;
+  return Status::Ok();
+}
+
+learn::Checkpoint LogisticTrainer::MakeCheckpoint() const {
+  learn::Checkpoint c;
+  c.fingerprint = fingerprint_;
+  c.steps = steps_taken_;
+  c.parameters = params_;
+  return c;
+}
+
+Status LogisticTrainer::RestoreCheckpoint(const learn::Checkpoint& checkpoint) {
+  if (checkpoint.fingerprint != fingerprint_) {
+    return Status::FailedPrecondition("checkpoint is of another model");
+  }
+  if (!checkpoint.optimizer.m.empty() || !checkpoint.optimizer.v.empty()) {
+    return Status::InvalidArgument("checkpoint has optimiser state; this trainer keeps none");
+  }
+  if (checkpoint.steps < 0) return Status::InvalidArgument("negative step count");
+  DPNODE_RETURN_IF_ERROR(SetParameters(checkpoint.parameters));
+  steps_taken_ = checkpoint.steps;
   return Status::Ok();
 }
 

@@ -10,13 +10,21 @@
 // private)". Real deployments use the LibTorch learner with OS-entropy noise.
 //
 // Layout: "w" (classes × dim, row-major) and "b" (classes).
+//
+// Checkpoints (node/learn/checkpoint.h) have learn::LearnerTrainer's shape,
+// so a simulated restart goes through the same file format as a real node:
+// parameters, step count and a fingerprint of this model; the optimiser state
+// is empty (plain SGD keeps none). The sampling/noise stream is not in a
+// checkpoint: a restarted site builds its trainer with a new seed.
 #ifndef DPNODE_SIM_EXPERIMENT_LOGISTIC_TRAINER_H_
 #define DPNODE_SIM_EXPERIMENT_LOGISTIC_TRAINER_H_
 
 #include <cstdint>
 #include <vector>
 
+#include "node/learn/checkpoint.h"
 #include "node/learn/data/dataset.h"
+#include "node/learn/model_spec.h"
 #include "node/trainer.h"
 #include "sim/seeds.h"
 
@@ -51,6 +59,16 @@ class LogisticTrainer final : public node::Trainer {
   Status Step() override;
   Result<double> Evaluate() override;
 
+  // The current parameters and step count, with model_fingerprint().
+  learn::Checkpoint MakeCheckpoint() const;
+  // Restores parameters and step count. FailedPrecondition for another
+  // model's fingerprint; InvalidArgument (nothing changed) for the wrong
+  // length, a non-finite parameter or a non-empty optimiser state.
+  Status RestoreCheckpoint(const learn::Checkpoint& checkpoint);
+  // Identifies the layout (classes, dim) of this trainer's parameters;
+  // hashed under its own domain tag, so distinct from LibTorch models'.
+  const learn::ModelFingerprint& model_fingerprint() const { return fingerprint_; }
+
   int64_t steps_taken() const { return steps_taken_; }
   size_t num_rows() const { return rows_.size(); }
 
@@ -63,6 +81,7 @@ class LogisticTrainer final : public node::Trainer {
   Xoshiro256 rng_;
   std::vector<float> params_;
   int64_t steps_taken_ = 0;
+  learn::ModelFingerprint fingerprint_{};
 };
 
 // Accuracy, AUROC and loss of `params` (LogisticTrainer layout) on `rows`.

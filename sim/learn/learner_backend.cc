@@ -51,6 +51,17 @@ ModelBackend LearnerBackend() {
     if (!t.ok()) return t.status().WithContext("experiment key 'model'");
     return std::unique_ptr<node::Trainer>(std::move(*t));
   };
+  // The trainers passed in are the ones make_trainer built above.
+  b.make_checkpoint = [](const node::Trainer& t) -> Result<learn::Checkpoint> {
+    const auto* learner = dynamic_cast<const learn::LearnerTrainer*>(&t);
+    if (!learner) return Status::InvalidArgument("not a trainer of the LibTorch backend");
+    return learner->MakeCheckpoint();
+  };
+  b.restore_checkpoint = [](node::Trainer& t, const learn::Checkpoint& c) -> Status {
+    auto* learner = dynamic_cast<learn::LearnerTrainer*>(&t);
+    if (!learner) return Status::InvalidArgument("not a trainer of the LibTorch backend");
+    return learner->RestoreCheckpoint(c);
+  };
   auto state = std::make_shared<EvalState>();
   b.evaluate = [state](const ExperimentSpec& spec, const learn::Dataset& data,
                        const std::vector<int64_t>& rows, int num_classes,

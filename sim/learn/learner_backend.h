@@ -3,8 +3,10 @@
 // "mlp" or "torch_logistic". Lives in its own target (dpnode_sim_learn) so
 // that dpnode_sim and dpnode_sim_experiment stay torch-free.
 //
-// Noise: every trainer gets noise_seed = the arm's per-site seed, so runs are
-// reproducible and NOT private (as the built-in logistic trainer).
+// Noise: every trainer gets noise_seed = the seed the runner passes (one per
+// arm, site and incarnation, so a restarted site does not replay its noise),
+// so runs are reproducible and NOT private (as the built-in logistic
+// trainer). Checkpoints: LearnerTrainer's own (SGD momentum included).
 #ifndef DPNODE_SIM_LEARN_LEARNER_BACKEND_H_
 #define DPNODE_SIM_LEARN_LEARNER_BACKEND_H_
 

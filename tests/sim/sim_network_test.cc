@@ -165,6 +165,44 @@ TEST_CASE("crypto time is charged on both ends, overhead bytes count on the wire
   CHECK(f.world.counters(0).bytes_sent == 1000);
 }
 
+TEST_CASE("a World left at the default CryptoModel charges its measured costs as documented") {
+  // No SetCrypto: the World must use CryptoModel's defaults (bench/crypto_bench).
+  const CryptoModel c;
+  REQUIRE(c.aead_bytes_per_second > 0);
+  REQUIRE(c.handshake > Duration(0));
+  World world(1);
+  world.SetDefaultLink(Constant(10, 1e6));
+  for (int i = 0; i < 2; ++i) {
+    world.AddNode("node" + std::to_string(i), [&world](SimEnv& env) {
+      return std::static_pointer_cast<void>(std::make_shared<Recorder>(env, world));
+    });
+  }
+  world.Start();
+  Recorder& r0 = *world.node<Recorder>(0);
+  Recorder& r1 = *world.node<Recorder>(1);
+  r0.Connect(1);
+  constexpr size_t kBytes = 10000;  // 10 ms on the 1 MB/s link
+  world.scheduler().Schedule(Ms(100), kWorldNode, [&] {
+    CHECK(r0.links.at(1)->Send(std::make_shared<const std::vector<uint8_t>>(kBytes, 7)).ok());
+  });
+  world.scheduler().RunAll();
+  // Handshake: two latencies and two handshake computations to the
+  // initiator, one more latency to the responder.
+  const auto up0 = r0.Of("up"), up1 = r1.Of("up");
+  REQUIRE(up0.size() == 1);
+  REQUIRE(up1.size() == 1);
+  CHECK(up0[0].t_ns == 20 * kMs + 2 * c.handshake.count());
+  CHECK(up1[0].t_ns == 30 * kMs + 2 * c.handshake.count());
+  // seal = aead_per_message + bytes / rate (nanoseconds, rounded), paid
+  // before the wire and again to open after the latency.
+  const double seal_bytes_ns = static_cast<double>(kBytes) / c.aead_bytes_per_second * 1e9;
+  const int64_t seal = c.aead_per_message.count() + static_cast<int64_t>(seal_bytes_ns + 0.5);
+  CHECK(seal > 1000);  // microseconds for 10 kB: crypto is not free by default
+  const auto msgs = r1.Of("msg");
+  REQUIRE(msgs.size() == 1);
+  CHECK(msgs[0].t_ns == 100 * kMs + seal + 10 * kMs + 10 * kMs + seal);
+}
+
 TEST_CASE("random latency never reorders a connection's messages") {
   LinkModel m;
   m.latency = LatencyModel::Uniform(milliseconds(1), milliseconds(50));

@@ -1,21 +1,26 @@
 // Tests of `dpnode sim` experiments (sim/experiment/): determinism, errors
 // naming the key, privacy budgets held (summary and ledgers, across
-// crash/restart), and that dead or partitioned nodes stall nobody.
+// crash/restart), restarts resuming from checkpoints (never from state a
+// crash destroyed), and that dead or partitioned nodes stall nobody.
 #include <doctest/doctest.h>
 #include <stdlib.h>
 
 #include <algorithm>
+#include <chrono>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
+#include <utility>
 
+#include "node/learn/checkpoint.h"
 #include "node/learn/data/schema.h"
 #include "node/privacy/accountant.h"
 #include "node/privacy/ledger.h"
 #include "sim/experiment/experiment.h"
+#include "sim/experiment/logistic_trainer.h"
 #include "sim/experiment/svg_plot.h"
 #include "sim/learn/learner_backend.h"
 #include "sim/seeds.h"
@@ -82,12 +87,14 @@ const char* kGossipArms =
     "[[arm]]\nkind = \"gossip\"\nprivate = false\n";
 
 Result<RunResult> Run(const TempDir& dir, const std::string& text, const std::string& out,
-                      std::optional<uint64_t> seed = std::nullopt, bool torch = false) {
+                      std::optional<uint64_t> seed = std::nullopt, bool torch = false,
+                      std::function<void(const RestartReport&)> on_restart = nullptr) {
   Result<ExperimentSpec> spec = ParseExperiment(text, "test.toml", dir.path());
   if (!spec.ok()) return spec.status();
   RunOptions o;
   o.out_dir = dir / out;
   o.seed = seed;
+  o.on_restart = std::move(on_restart);
   if (torch) o.backend = LearnerBackend();
   return RunExperiment(*spec, o);
 }
@@ -153,6 +160,8 @@ TEST_CASE("invalid experiment files name the key and the reason") {
        "faults.partition[0].heal_s", "after start_s"},
       {Experiment("[privacy]\n", arms), "", "TOML syntax error"},
       {Experiment("[model]\nkind = \"mlp\"\n", arms), "model.hidden", "required"},
+      {Experiment("[faults]\ncheckpoint_interval_s = 0\n", arms), "faults.checkpoint_interval_s",
+       "must lie in"},
   };
   for (const Case& c : cases) {
     Result<ExperimentSpec> spec = ParseExperiment(c.text, "test.toml", dir.path());
@@ -206,6 +215,114 @@ TEST_CASE("no node exceeds its budget, across crash and restart, in summary and 
   }
 }
 
+// The checkpoint file format needs the model's fingerprint to be read back.
+learn::ModelFingerprint LogisticFingerprint(const TempDir& dir) {
+  Result<learn::Schema> schema = learn::LoadSchemaFile(dir / "schema.toml");
+  REQUIRE(schema.ok());
+  Result<learn::Dataset> data = learn::LoadDataset(*schema, dir / "data.csv");
+  REQUIRE(data.ok());
+  return LogisticTrainer(*data, {}, 2, TrainPlan{}, 1).model_fingerprint();
+}
+
+TEST_CASE("a restart resumes from the last checkpoint: later work lost, its budget spent") {
+  TempDir dir;
+  WriteData(dir);
+  // 60 training rows a site, batch 10, 8 epochs: 48 planned steps of 0.05 s.
+  // Checkpoints every second of each incarnation. Site 1 crashes at 1.8 s,
+  // long after its checkpoint at 1.0 s; site 2 crashes at 0.5 s, before its
+  // first checkpoint.
+  const std::string text = Experiment(
+      "[faults]\ncheckpoint_interval_s = 1\n"
+      "[[faults.crash]]\nsite = 1\nat_s = 1.8\nrestart_s = 3\n"
+      "[[faults.crash]]\nsite = 2\nat_s = 0.5\nrestart_s = 1.5\n",
+      "[[arm]]\nname = \"g\"\nkind = \"gossip\"\nepsilon = 2\n");
+  constexpr int64_t kPlanned = 48;
+  std::vector<RestartReport> restarts;
+  Result<RunResult> r = Run(dir, text, "out", std::nullopt, false,
+                            [&](const RestartReport& rep) { restarts.push_back(rep); });
+  REQUIRE(r.ok());
+  REQUIRE(restarts.size() == 2);
+  std::sort(restarts.begin(), restarts.end(),
+            [](const RestartReport& a, const RestartReport& b) { return a.site < b.site; });
+  const nlohmann::json s = Summary(dir, "out");
+  const auto& nodes = s["arms"][0]["nodes"];
+
+  {  // (a) site 1 resumes from the checkpoint it took at 1.0 s
+    const RestartReport& a = restarts[0];
+    REQUIRE(a.site == 1);
+    CHECK(a.incarnation == 1);
+    CHECK(a.time_s == doctest::Approx(3.0));
+    REQUIRE(a.from_checkpoint);
+    // About 20 steps by 1.0 s, about 36 by the crash: the ones in between are lost.
+    CHECK(a.checkpoint_steps >= 15);
+    CHECK(a.checkpoint_steps <= 22);
+    CHECK(a.steps_run >= a.checkpoint_steps + 10);
+    // Charged before they ran, in blocks: the ledger holds every step run.
+    CHECK(a.ledger_steps >= a.steps_run);
+    CHECK(a.max_steps == kPlanned - a.ledger_steps);
+    // The new Node starts from exactly the checkpoint's parameters.
+    REQUIRE(a.estimate.size() == a.checkpoint_parameters.size());
+    REQUIRE_FALSE(a.estimate.empty());
+    bool all_zero = true;
+    for (size_t k = 0; k < a.estimate.size(); ++k) {
+      CHECK(a.estimate[k] == static_cast<double>(a.checkpoint_parameters[k]));
+      all_zero = all_zero && a.checkpoint_parameters[k] == 0.0f;
+    }
+    CHECK_FALSE(all_zero);  // trained, not the initial parameters
+    // Steps run across both incarnations: the first one's and the
+    // remaining grant; fewer than the ledger charged (the lost work).
+    const int64_t steps = nodes[1]["steps"].get<int64_t>();
+    CHECK(steps == a.steps_run + a.max_steps);
+    Result<privacy::LedgerSnapshot> snap = privacy::Ledger::Inspect(dir / "out/ledgers/g/site1");
+    REQUIRE(snap.ok());
+    CHECK(snap->total_steps == kPlanned);
+    CHECK(steps < snap->total_steps);
+    // The last checkpoint counts only kept work: the checkpoint resumed
+    // from plus what the second incarnation ran.
+    Result<learn::Checkpoint> last =
+        learn::ReadCheckpoint(dir / "out/state/g/site1/checkpoint.ckpt", LogisticFingerprint(dir));
+    REQUIRE(last.ok());
+    CHECK(last->steps == a.checkpoint_steps + a.max_steps);
+  }
+  {  // (c) site 2 crashed before its first checkpoint and starts over
+    const RestartReport& c = restarts[1];
+    REQUIRE(c.site == 2);
+    CHECK_FALSE(c.from_checkpoint);
+    CHECK(c.checkpoint_steps == 0);
+    CHECK(c.checkpoint_parameters.empty());
+    CHECK(c.steps_run > 0);  // all lost
+    CHECK(c.ledger_steps >= c.steps_run);
+    CHECK(c.max_steps == kPlanned - c.ledger_steps);
+    REQUIRE_FALSE(c.estimate.empty());
+    for (double v : c.estimate) CHECK(v == 0.0);  // the logistic trainer's initial parameters
+  }
+  {  // (b) no node exceeds its budget across crash and restart
+    CHECK(r->max_budget_ratio <= 1.0);
+    CHECK(s["arms"][0]["budget_held"].get<bool>());
+    for (int i = 0; i < 4; ++i) {
+      CAPTURE(i);
+      Result<privacy::LedgerSnapshot> snap =
+          privacy::Ledger::Inspect(dir / ("out/ledgers/g/site" + std::to_string(i)));
+      REQUIRE(snap.ok());
+      Result<double> e =
+          privacy::ComputeEpsilon(privacy::AccountantKind::kRdp, snap->history, 1e-5);
+      REQUIRE(e.ok());
+      CHECK(*e <= 2.0);
+      CHECK(nodes[i]["ledger_epsilon"].get<double>() <= 2.0);
+      CHECK(snap->total_steps <= kPlanned);
+      CHECK(snap->total_steps >= nodes[i]["steps"].get<int64_t>());
+      CHECK(fs::exists(dir / ("out/state/g/site" + std::to_string(i) + "/checkpoint.ckpt")));
+    }
+  }
+  {  // checkpoints and restarts are deterministic
+    REQUIRE(Run(dir, text, "again").ok());
+    CHECK(ReadFile(dir / "out/metrics.csv") == ReadFile(dir / "again/metrics.csv"));
+    CHECK(ReadFile(dir / "out/summary.json") == ReadFile(dir / "again/summary.json"));
+    CHECK(ReadFile(dir / "out/state/g/site1/checkpoint.ckpt") ==
+          ReadFile(dir / "again/state/g/site1/checkpoint.ckpt"));
+  }
+}
+
 TEST_CASE("a dead or partitioned node does not stall the others") {
   TempDir dir;
   WriteData(dir);
@@ -245,11 +362,12 @@ TEST_CASE("a dead or partitioned node does not stall the others") {
   CHECK(last_round[3] > first_round[3] + 20);
 }
 
-TEST_CASE("the LibTorch MLP backend: learns, reproducible, budgets held") {
+TEST_CASE("the LibTorch MLP backend: learns, reproducible, budgets held, restarts") {
   TempDir dir;
   WriteData(dir);
   std::string text = Experiment(
       "[model]\nkind = \"mlp\"\nhidden = [8]\n"
+      "[faults]\ncheckpoint_interval_s = 0.5\n"
       "[[faults.crash]]\nsite = 2\nat_s = 1\nrestart_s = 2\n",
       "[[arm]]\nname = \"g\"\nkind = \"gossip\"\nepsilon = 2\n"
       "[[arm]]\nname = \"n\"\nkind = \"gossip\"\nprivate = false\n"
@@ -262,8 +380,24 @@ TEST_CASE("the LibTorch MLP backend: learns, reproducible, budgets held") {
   REQUIRE_FALSE(none.ok());
   CHECK(none.status().message().find("model.kind") != std::string::npos);
 
-  Result<RunResult> a = Run(dir, text, "a", std::nullopt, true);
+  std::vector<RestartReport> restarts;
+  Result<RunResult> a = Run(dir, text, "a", std::nullopt, true,
+                            [&](const RestartReport& rep) { restarts.push_back(rep); });
   REQUIRE(a.ok());
+  // One restart per gossip arm, each through a LearnerTrainer checkpoint
+  // (the backend's hooks) taken before the crash: the steps since are lost.
+  REQUIRE(restarts.size() == 2);
+  for (const RestartReport& rep : restarts) {
+    CAPTURE(rep.arm);
+    REQUIRE(rep.from_checkpoint);
+    CHECK(rep.checkpoint_steps > 0);
+    CHECK(rep.checkpoint_steps < rep.steps_run);
+    CHECK(rep.ledger_steps >= rep.steps_run);
+    REQUIRE(rep.estimate.size() == rep.checkpoint_parameters.size());
+    for (size_t k = 0; k < rep.estimate.size(); ++k) {
+      CHECK(rep.estimate[k] == static_cast<double>(rep.checkpoint_parameters[k]));
+    }
+  }
   REQUIRE(Run(dir, text, "b", std::nullopt, true).ok());
   CHECK(ReadFile(dir / "a/metrics.csv") == ReadFile(dir / "b/metrics.csv"));
   CHECK(ReadFile(dir / "a/summary.json") == ReadFile(dir / "b/summary.json"));
@@ -371,6 +505,62 @@ TEST_CASE("site splits cover every training row once and Dirichlet skews labels"
   Result<std::vector<std::vector<int64_t>>> empty = SplitSites(e, *data, &names);
   REQUIRE_FALSE(empty.ok());
   CHECK(empty.status().message().find("data.alpha") != std::string::npos);
+}
+
+TEST_CASE("[crypto] overrides the simulated crypto costs, bad values name the key") {
+  TempDir dir;
+  WriteData(dir);
+  const std::string arm = "[[arm]]\nkind = \"gossip\"\nprivate = false\n";
+  const std::string table =
+      "[crypto]\naead_mb_per_s = 500\naead_per_message_us = 1.5\nhandshake_ms = 2.25\n";
+  Result<ExperimentSpec> all = ParseExperiment(Experiment(table, arm), "test.toml", dir.path());
+  REQUIRE_MESSAGE(all.ok(), all.status().ToString());
+  CHECK(all->crypto.aead_bytes_per_second == 500e6);
+  CHECK(all->crypto.aead_per_message == std::chrono::nanoseconds(1500));
+  CHECK(all->crypto.handshake == std::chrono::microseconds(2250));
+
+  // One key: the others keep the measured defaults; 0 MB/s makes AEAD free.
+  Result<ExperimentSpec> one =
+      ParseExperiment(Experiment("[crypto]\naead_mb_per_s = 0\n", arm), "test.toml", dir.path());
+  REQUIRE(one.ok());
+  const CryptoModel defaults;
+  CHECK(one->crypto.aead_bytes_per_second == 0);
+  CHECK(one->crypto.aead_per_message == defaults.aead_per_message);
+  CHECK(one->crypto.handshake == defaults.handshake);
+  Result<ExperimentSpec> none = ParseExperiment(Experiment("", arm), "test.toml", dir.path());
+  REQUIRE(none.ok());
+  CHECK(none->crypto.aead_bytes_per_second == defaults.aead_bytes_per_second);
+  CHECK(none->crypto.handshake == defaults.handshake);
+
+  const std::pair<std::string, std::string> bad[] = {
+      {"aead_mb_per_s = -1", "crypto.aead_mb_per_s"},
+      {"aead_mb_per_s = inf", "crypto.aead_mb_per_s"},
+      {"aead_mb_per_s = \"fast\"", "crypto.aead_mb_per_s"},
+      {"aead_per_message_us = nan", "crypto.aead_per_message_us"},
+      {"aead_per_message_us = -0.5", "crypto.aead_per_message_us"},
+      {"handshake_ms = -3", "crypto.handshake_ms"},
+      {"handshake_ms = 1e300", "crypto.handshake_ms"},
+      {"aead_gbps = 1", "crypto.aead_gbps"},
+  };
+  for (const auto& [line, key] : bad) {
+    CAPTURE(line);
+    Result<ExperimentSpec> spec =
+        ParseExperiment(Experiment("[crypto]\n" + line + "\n", arm), "test.toml", dir.path());
+    REQUIRE_FALSE(spec.ok());
+    CHECK(spec.status().message().find("'" + key + "'") != std::string::npos);
+  }
+
+  // The run uses it: with a handshake longer than the horizon no link ever
+  // comes up, so no site sends a byte; with the defaults they all do.
+  REQUIRE(Run(dir, Experiment("", arm), "default").ok());
+  REQUIRE(Run(dir, Experiment("[crypto]\nhandshake_ms = 100000\n", arm), "slow").ok());
+  const nlohmann::json fast = Summary(dir, "default"), slow = Summary(dir, "slow");
+  REQUIRE(fast["arms"][0]["nodes"].size() == 4);
+  REQUIRE(slow["arms"][0]["nodes"].size() == 4);
+  for (size_t i = 0; i < 4; ++i) {
+    CHECK(fast["arms"][0]["nodes"][i]["bytes_sent"].get<uint64_t>() > 0);
+    CHECK(slow["arms"][0]["nodes"][i]["bytes_sent"].get<uint64_t>() == 0);
+  }
 }
 
 TEST_CASE("SVG writer: escapes text and skips non-finite points") {
