@@ -76,13 +76,15 @@ History Compact(const History& history) {
   return out;
 }
 
-Result<double> ComputeEpsilon(AccountantKind kind, const History& history, double delta) {
+Result<double> ComputeEpsilon(AccountantKind kind, const History& history, double delta,
+                              RdpCurveCache* rdp_cache) {
   DPNODE_RETURN_IF_ERROR(ValidateDelta(delta));
   for (const StepBlock& b : history) DPNODE_RETURN_IF_ERROR(ValidateStepBlock(b));
   const History compact = Compact(history);
   if (compact.empty()) return 0.0;
 
-  Result<RdpEpsilon> rdp = RdpEpsilonFor(compact, delta);
+  Result<RdpEpsilon> rdp =
+      rdp_cache ? rdp_cache->EpsilonFor(compact, delta) : RdpEpsilonFor(compact, delta);
   if (!rdp.ok()) return rdp.status();
   if (kind == AccountantKind::kRdp) return rdp->epsilon;
 

@@ -48,8 +48,11 @@ History Compact(const History& history);
 // ε spent after `history` at δ. For kPrv this is the PRV upper bound (the
 // figure Opacus's PRVAccountant reports), capped by the RDP figure, since the
 // minimum of two valid upper bounds is itself a valid upper bound.
-// An empty history costs ε = 0.
-Result<double> ComputeEpsilon(AccountantKind kind, const History& history, double delta);
+// An empty history costs ε = 0. With `rdp_cache` (rdp.h) the RDP part reuses
+// the per-step curves of (q, σ) pairs seen before: same result, bit for bit.
+class RdpCurveCache;
+Result<double> ComputeEpsilon(AccountantKind kind, const History& history, double delta,
+                              RdpCurveCache* rdp_cache = nullptr);
 
 }  // namespace dpnode::privacy
 

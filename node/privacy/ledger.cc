@@ -609,7 +609,7 @@ Result<ChargeReceipt> Ledger::Reserve(const StepBlock& block) {
   }
 
   history_.push_back(block);
-  Result<double> eps = ComputeEpsilon(budget_.accountant, history_, budget_.delta);
+  Result<double> eps = ComputeEpsilon(budget_.accountant, history_, budget_.delta, &rdp_cache_);
   history_.pop_back();
   if (!eps.ok()) return eps.status();
   if (!(*eps <= budget_.epsilon)) {
@@ -657,7 +657,7 @@ Result<ChargeReceipt> Ledger::Reserve(const StepBlock& block) {
 }
 
 Result<double> Ledger::EpsilonSpent() const {
-  return ComputeEpsilon(budget_.accountant, history_, budget_.delta);
+  return ComputeEpsilon(budget_.accountant, history_, budget_.delta, &rdp_cache_);
 }
 
 Result<StepsCalibration> Ledger::StepsRemaining(double sample_rate, double noise_multiplier) const {

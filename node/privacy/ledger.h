@@ -46,6 +46,7 @@
 #include "base/status.h"
 #include "node/privacy/accountant.h"
 #include "node/privacy/calibrate.h"
+#include "node/privacy/rdp.h"
 
 namespace dpnode::privacy {
 
@@ -166,6 +167,9 @@ class Ledger {
   std::array<uint8_t, 32> last_hash_{};  // hash of the last record
   LedgerRecovery recovery_;
   bool broken_ = false;  // an fsync or truncate failed: file state unknown
+  // A node charges blocks at one (q, σ): every Reserve and EpsilonSpent after
+  // the first reuses its RDP curve instead of re-summing the series.
+  mutable RdpCurveCache rdp_cache_;
 };
 
 }  // namespace dpnode::privacy

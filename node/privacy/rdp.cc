@@ -232,8 +232,12 @@ Result<RdpEpsilon> EpsilonFromRdp(const std::vector<double>& orders,
   return best;
 }
 
-Result<RdpEpsilon> RdpEpsilonFor(const History& history, double delta,
-                                 const std::vector<double>& orders) {
+namespace {
+
+// RdpEpsilonFor's body; `curve(q, σ)` gives the per-step RDP at every order.
+template <typename CurveFn>
+Result<RdpEpsilon> ComposeRdp(const History& history, double delta,
+                              const std::vector<double>& orders, CurveFn&& curve) {
   DPNODE_RETURN_IF_ERROR(ValidateDelta(delta));
   DPNODE_RETURN_IF_ERROR(ValidateOrders(orders));
   // Identical (q, σ) anywhere in the history share one per-step evaluation:
@@ -257,12 +261,45 @@ Result<RdpEpsilon> RdpEpsilonFor(const History& history, double delta,
 
   std::vector<double> rdp(orders.size(), 0.0);
   for (const auto& [block, steps] : distinct) {
-    for (size_t k = 0; k < orders.size(); ++k) {
-      rdp[k] += steps * SubsampledGaussianRdp(block.sample_rate, block.noise_multiplier,
-                                              orders[k]);
-    }
+    const std::vector<double>& per_step = curve(block.sample_rate, block.noise_multiplier);
+    for (size_t k = 0; k < orders.size(); ++k) rdp[k] += steps * per_step[k];
   }
   return EpsilonFromRdp(orders, rdp, delta);
+}
+
+void FillCurve(double q, double sigma, const std::vector<double>& orders,
+               std::vector<double>& out) {
+  out.resize(orders.size());
+  for (size_t k = 0; k < orders.size(); ++k) out[k] = SubsampledGaussianRdp(q, sigma, orders[k]);
+}
+
+}  // namespace
+
+Result<RdpEpsilon> RdpEpsilonFor(const History& history, double delta,
+                                 const std::vector<double>& orders) {
+  std::vector<double> buffer;
+  return ComposeRdp(history, delta, orders,
+                    [&](double q, double sigma) -> const std::vector<double>& {
+                      FillCurve(q, sigma, orders, buffer);
+                      return buffer;
+                    });
+}
+
+Result<RdpEpsilon> RdpCurveCache::EpsilonFor(const History& history, double delta) {
+  const std::vector<double>& orders = DefaultRdpOrders();
+  return ComposeRdp(history, delta, orders,
+                    [&](double q, double sigma) -> const std::vector<double>& {
+                      for (const Curve& c : curves_) {
+                        if (c.sample_rate == q && c.noise_multiplier == sigma) return c.rdp;
+                      }
+                      if (curves_.size() >= kMaxCurves) {
+                        FillCurve(q, sigma, orders, scratch_);
+                        return scratch_;
+                      }
+                      curves_.push_back(Curve{q, sigma, {}});
+                      FillCurve(q, sigma, orders, curves_.back().rdp);
+                      return curves_.back().rdp;
+                    });
 }
 
 }  // namespace dpnode::privacy

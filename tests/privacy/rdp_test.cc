@@ -320,5 +320,38 @@ TEST_CASE("the conversion ignores NaN orders and never reports a negative epsilo
   CHECK(large_delta->epsilon == 0);
 }
 
+TEST_CASE("the curve cache gives RdpEpsilonFor's answer bit for bit and keeps one curve per pair") {
+  RdpCurveCache cache;
+  // A ledger's pattern: a history growing by blocks of one (q, σ), then a
+  // second setting, with the large σ where the series are long.
+  History history;
+  const StepBlock blocks[] = {{0.4, 4.6, 10}, {0.4, 4.6, 10}, {0.01, 1.1, 7}, {0.4, 4.6, 3}};
+  for (const StepBlock& b : blocks) {
+    history.push_back(b);
+    Result<RdpEpsilon> want = RdpEpsilonFor(history, 1e-5);
+    Result<RdpEpsilon> got = cache.EpsilonFor(history, 1e-5);
+    REQUIRE(want.ok());
+    REQUIRE(got.ok());
+    CHECK(got->epsilon == want->epsilon);
+    CHECK(got->order == want->order);
+    Result<double> via_accountant = ComputeEpsilon(AccountantKind::kRdp, history, 1e-5, &cache);
+    REQUIRE(via_accountant.ok());
+    CHECK(*via_accountant == *ComputeEpsilon(AccountantKind::kRdp, history, 1e-5));
+  }
+  CHECK(cache.curves() == 2);
+  // Beyond kMaxCurves pairs the answers stay exact; only the memory is capped.
+  for (size_t i = 0; i < RdpCurveCache::kMaxCurves + 5; ++i) {
+    const History h = {{0.01 + 0.001 * static_cast<double>(i), 1.0, 100}};
+    Result<RdpEpsilon> want = RdpEpsilonFor(h, 1e-5);
+    Result<RdpEpsilon> got = cache.EpsilonFor(h, 1e-5);
+    REQUIRE(want.ok());
+    REQUIRE(got.ok());
+    CHECK(got->epsilon == want->epsilon);
+  }
+  CHECK(cache.curves() == RdpCurveCache::kMaxCurves);
+  CHECK(!cache.EpsilonFor({{0.01, 1.0, 10}}, 0).ok());
+  CHECK(!cache.EpsilonFor({{0.01, -1.0, 10}}, 1e-5).ok());
+}
+
 }  // namespace
 }  // namespace dpnode::privacy
