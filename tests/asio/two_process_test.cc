@@ -20,6 +20,7 @@
 #include "crypto/peers.h"
 #include "node/asio/asio_env.h"
 #include "tests/asio/asio_test_util.h"
+#include "tests/temp_dir.h"
 
 extern char** environ;
 
@@ -39,9 +40,8 @@ std::vector<uint8_t> Blake2b256(const uint8_t* data, size_t n) {
 
 TEST_CASE("two processes on loopback exchange a 40 MB tensor intact") {
   REQUIRE(sodium_init() >= 0);
-  char tmpl[] = "/tmp/dpnode-asio-XXXXXX";
-  REQUIRE(mkdtemp(tmpl) != nullptr);
-  const fs::path root(tmpl);
+  const dpnode::testing::TempDir tmp;
+  const fs::path root(tmp.path());
   const crypto::SiteIdentity a_id = testing::NewIdentity(), b_id = testing::NewIdentity();
   REQUIRE(crypto::WriteIdentity((root / "a").string(), a_id).ok());
   REQUIRE(crypto::WriteIdentity((root / "b").string(), b_id).ok());
@@ -127,8 +127,6 @@ TEST_CASE("two processes on loopback exchange a 40 MB tensor intact") {
     if (line[0] != '\n') MESSAGE("helper: " << line);
   }
   std::fclose(out);
-  std::error_code ec;
-  fs::remove_all(root, ec);
 }
 
 }  // namespace

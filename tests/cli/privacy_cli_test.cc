@@ -8,6 +8,7 @@
 #include <sstream>
 
 #include "tests/cli/run_command.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 namespace {
@@ -146,8 +147,8 @@ TEST_CASE("privacy plan: the example sites' training rows, within budget, PRV ne
 }
 
 TEST_CASE("privacy plan: a bad site configuration is refused naming the file and key") {
-  char dir_template[] = "/tmp/dpnode_plan_XXXXXX";
-  const std::string dir = mkdtemp(dir_template);
+  const TempDir tmp;
+  const std::string dir = tmp.path();
   const std::string file = dir + "/site.toml";
   {
     std::ofstream out(file);
@@ -161,8 +162,6 @@ TEST_CASE("privacy plan: a bad site configuration is refused naming the file and
   CHECK(CountLines(r.err) == 1);
   CHECK(r.err.find("site.toml") != std::string::npos);
   CHECK(r.err.find("noise_multipler") != std::string::npos);
-  std::remove(file.c_str());
-  rmdir(dir.c_str());
 }
 
 }  // namespace

@@ -21,6 +21,7 @@
 #include "node/privacy/ledger.h"
 #include "node/trainer.h"
 #include "tests/node/loopback.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 
@@ -89,23 +90,6 @@ class FakeTrainer : public node::Trainer {
   double lr_;
 };
 
-// A directory under /tmp removed at scope exit.
-class TempDir {
- public:
-  TempDir() {
-    std::string tmpl = (std::filesystem::temp_directory_path() / "dpnode-node-XXXXXX").string();
-    DPNODE_CHECK(mkdtemp(tmpl.data()) != nullptr, "mkdtemp");
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 inline std::vector<float> RandomVector(SplitMixRng& rng, size_t dim, double scale = 10) {
   std::vector<float> v(dim);

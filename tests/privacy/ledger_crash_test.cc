@@ -17,31 +17,18 @@
 #include <vector>
 
 #include "node/privacy/ledger.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::privacy {
 namespace {
+
+using testing::TempDir;
 
 uint64_t TestSeed() {
   const char* env = std::getenv("DPNODE_TEST_SEED");
   return env != nullptr ? std::strtoull(env, nullptr, 10) : 20261127;
 }
 
-class TempDir {
- public:
-  TempDir() {
-    char tmpl[] = "/tmp/dpnode-ledger-crash-XXXXXX";
-    REQUIRE(mkdtemp(tmpl) != nullptr);
-    path_ = tmpl;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    std::filesystem::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 Budget CrashBudget() {
   Budget b;

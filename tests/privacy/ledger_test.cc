@@ -26,6 +26,7 @@
 #include <vector>
 
 #include "node/privacy/accountant.h"
+#include "tests/temp_dir.h"
 
 // Fault injection without a hook in production code: this test binary
 // defines fsync(), which the linker prefers over libc's for every call in the
@@ -48,35 +49,9 @@ namespace dpnode::privacy {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
+using testing::TempRoot;
 
-// A fresh directory, removed with everything in it at scope exit. The byte
-// loops below reopen the ledger hundreds of times, each recovery fsyncs, so
-// they run on tmpfs when the machine has one.
-class TempDir {
- public:
-  explicit TempDir(bool prefer_tmpfs = false) {
-    std::string root = "/tmp";
-    struct stat st;
-    if (prefer_tmpfs && stat("/dev/shm", &st) == 0 && S_ISDIR(st.st_mode) &&
-        access("/dev/shm", W_OK) == 0) {
-      root = "/dev/shm";
-    }
-    std::string tmpl = root + "/dpnode-ledger-test-XXXXXX";
-    std::vector<char> buf(tmpl.begin(), tmpl.end());
-    buf.push_back('\0');
-    REQUIRE(mkdtemp(buf.data()) != nullptr);
-    path_ = buf.data();
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  const std::string& path() const { return path_; }
-  std::string ledger() const { return path_ + "/" + Ledger::kFileName; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
@@ -191,7 +166,7 @@ TEST_CASE("ledger: create then charge then reopen round-trips every value exactl
   CHECK(*spent == *expected);
 
   // One line per record, human-readable.
-  const std::string text = ReadFile(dir.ledger());
+  const std::string text = ReadFile((dir / Ledger::kFileName));
   CHECK(NewlineOffsets(text).size() == 1 + charges.size());
   CHECK(text.rfind("0 header format=dpnode-ledger/1 ", 0) == 0);
   CHECK(text.find("\n1 charge steps=5 q=") != std::string::npos);
@@ -223,19 +198,19 @@ TEST_CASE("ledger: Create never overwrites and Open needs a ledger and inputs ar
   bad = TestBudget();
   bad.delta = 1;
   CHECK(Ledger::Create(dir.path(), bad).status().code() == StatusCode::kInvalidArgument);
-  CHECK_FALSE(fs::exists(dir.ledger()));
+  CHECK_FALSE(fs::exists((dir / Ledger::kFileName)));
 
   const std::string bytes = MakeLedger(dir.path());
   Result<std::unique_ptr<Ledger>> again = Ledger::Create(dir.path(), TestBudget());
   CHECK(again.status().code() == StatusCode::kFailedPrecondition);
-  CHECK(ReadFile(dir.ledger()) == bytes);
+  CHECK(ReadFile((dir / Ledger::kFileName)) == bytes);
 
   Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
   REQUIRE(l.ok());
   CHECK((*l)->Reserve({0.01, 1.0, 0}).status().code() == StatusCode::kInvalidArgument);
   CHECK((*l)->Reserve({0.0, 1.0, 1}).status().code() == StatusCode::kInvalidArgument);
   CHECK((*l)->Reserve({0.01, -1.0, 1}).status().code() == StatusCode::kInvalidArgument);
-  CHECK(ReadFile(dir.ledger()) == bytes);
+  CHECK(ReadFile((dir / Ledger::kFileName)) == bytes);
 }
 
 TEST_CASE("ledger: a charge the budget cannot pay for is refused and writes nothing") {
@@ -254,11 +229,11 @@ TEST_CASE("ledger: a charge the budget cannot pay for is refused and writes noth
   CHECK_FALSE(room->capped);
 
   // More than fits, in one block: refused, nothing written.
-  const uint64_t size_before = FileSize(dir.ledger());
+  const uint64_t size_before = FileSize((dir / Ledger::kFileName));
   Result<ChargeReceipt> too_much = ledger.Reserve({q, sigma, room->steps + 1});
   CHECK(too_much.status().code() == StatusCode::kBudgetExhausted);
   CHECK(too_much.status().message().find("target 2") != std::string::npos);
-  CHECK(FileSize(dir.ledger()) == size_before);
+  CHECK(FileSize((dir / Ledger::kFileName)) == size_before);
   CHECK(ledger.total_steps() == 10);
 
   // Exactly what fits: accepted, and ε stays within the target.
@@ -268,10 +243,10 @@ TEST_CASE("ledger: a charge the budget cannot pay for is refused and writes noth
   CHECK(fill->total_steps == 10 + room->steps);
 
   // Now not one more step fits, by the accountant's own figure.
-  const uint64_t size_full = FileSize(dir.ledger());
+  const uint64_t size_full = FileSize((dir / Ledger::kFileName));
   Result<ChargeReceipt> one_more = ledger.Reserve({q, sigma, 1});
   CHECK(one_more.status().code() == StatusCode::kBudgetExhausted);
-  CHECK(FileSize(dir.ledger()) == size_full);
+  CHECK(FileSize((dir / Ledger::kFileName)) == size_full);
   History next = ledger.history();
   next.push_back({q, sigma, 1});
   Result<double> eps_next = ComputeEpsilon(budget.accountant, next, budget.delta);
@@ -289,7 +264,8 @@ TEST_CASE("ledger: a charge the budget cannot pay for is refused and writes noth
 }
 
 TEST_CASE("ledger: every single-byte change to a complete record is corruption") {
-  TempDir dir(/*prefer_tmpfs=*/true);
+  // The byte loops reopen the ledger hundreds of times, each recovery fsyncs.
+  TempDir dir(TempRoot::kPreferTmpfs);
   const std::string original = MakeLedger(dir.path());
   const std::vector<size_t> newlines = NewlineOffsets(original);
   REQUIRE(newlines.size() == 1 + SmallCharges().size());
@@ -302,7 +278,7 @@ TEST_CASE("ledger: every single-byte change to a complete record is corruption")
     for (unsigned mask : {0x01u, 0x20u, 0x80u, 0xffu}) {
       std::string bytes = original;
       bytes[pos] = static_cast<char>(static_cast<unsigned char>(bytes[pos]) ^ mask);
-      WriteFile(dir.ledger(), bytes);
+      WriteFile((dir / Ledger::kFileName), bytes);
       Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
       ++opened;
       CAPTURE(pos);
@@ -312,7 +288,7 @@ TEST_CASE("ledger: every single-byte change to a complete record is corruption")
       CHECK(l.status().message().find(": record " + std::to_string(record) + ":") !=
             std::string::npos);
       // Refused, not repaired: the file is exactly as we left it.
-      CHECK(ReadFile(dir.ledger()) == bytes);
+      CHECK(ReadFile((dir / Ledger::kFileName)) == bytes);
     }
   }
   CHECK(opened == static_cast<int>(4 * original.size()));
@@ -335,21 +311,22 @@ TEST_CASE("ledger: a re-hashed record breaks the chain at the next record") {
   sodium_bin2hex(hex, sizeof hex, h, sizeof h);
   const std::string forged = content + " hash=" + hex;
   std::string bytes = original.substr(0, nl[0] + 1) + forged + original.substr(nl[1]);
-  WriteFile(dir.ledger(), bytes);
+  WriteFile((dir / Ledger::kFileName), bytes);
   Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
   CHECK(l.status().code() == StatusCode::kCorruption);
   CHECK(l.status().message().find("record 2: chain broken") != std::string::npos);
 }
 
 TEST_CASE("ledger: truncation at every offset keeps exactly the records it fully holds") {
-  TempDir dir(/*prefer_tmpfs=*/true);
+  // The byte loops reopen the ledger hundreds of times, each recovery fsyncs.
+  TempDir dir(TempRoot::kPreferTmpfs);
   const std::string original = MakeLedger(dir.path());
   const std::vector<size_t> nl = NewlineOffsets(original);
   const History& charges = SmallCharges();
 
   for (size_t k = 0; k <= original.size(); ++k) {
     CAPTURE(k);
-    WriteFile(dir.ledger(), original.substr(0, k));
+    WriteFile((dir / Ledger::kFileName), original.substr(0, k));
     // A record counts once its content is all there, even if its newline is
     // not: keeping it can only over-count.
     size_t kept = 0;
@@ -368,12 +345,12 @@ TEST_CASE("ledger: truncation at every offset keeps exactly the records it fully
     const size_t end = nl[kept - 1] + 1;  // where the kept records end on disk
     CHECK(ledger.recovery().completed_last_record == (k == end - 1));
     CHECK(ledger.recovery().recovered_tail_bytes == (k >= end ? k - end : 0));
-    CHECK(ReadFile(dir.ledger()) == original.substr(0, end));
+    CHECK(ReadFile((dir / Ledger::kFileName)) == original.substr(0, end));
   }
 
   // After a recovery the chain continues: charge, reopen, verify.
   const size_t cut = nl[2] + 5;  // inside record 3
-  WriteFile(dir.ledger(), original.substr(0, cut));
+  WriteFile((dir / Ledger::kFileName), original.substr(0, cut));
   {
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     REQUIRE(l.ok());
@@ -388,7 +365,8 @@ TEST_CASE("ledger: truncation at every offset keeps exactly the records it fully
 }
 
 TEST_CASE("ledger: a torn tail never costs a complete record whatever its bytes") {
-  TempDir dir(/*prefer_tmpfs=*/true);
+  // The byte loops reopen the ledger hundreds of times, each recovery fsyncs.
+  TempDir dir(TempRoot::kPreferTmpfs);
   const std::string full = MakeLedger(dir.path());
   const std::vector<size_t> nl = NewlineOffsets(full);
   // Records 0..2 complete, record 3 torn two thirds of the way through.
@@ -403,7 +381,7 @@ TEST_CASE("ledger: a torn tail never costs a complete record whatever its bytes"
       CAPTURE(mask);
       std::string bytes = original;
       bytes[pos] = static_cast<char>(static_cast<unsigned char>(bytes[pos]) ^ mask);
-      WriteFile(dir.ledger(), bytes);
+      WriteFile((dir / Ledger::kFileName), bytes);
       Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
       if (pos < complete) {
         CHECK(l.status().code() == StatusCode::kCorruption);
@@ -424,54 +402,54 @@ TEST_CASE("ledger: trailing NULs and torn records after a power loss are cut awa
   const std::string zeros(4096, '\0');
 
   SUBCASE("NULs after the last record") {
-    WriteFile(dir.ledger(), original + zeros);
+    WriteFile((dir / Ledger::kFileName), original + zeros);
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     REQUIRE(l.ok());
     CHECK((*l)->recovery().recovered_tail_bytes == zeros.size());
     CHECK((*l)->record_count() == nl.size());
-    CHECK(ReadFile(dir.ledger()) == original);
+    CHECK(ReadFile((dir / Ledger::kFileName)) == original);
   }
   SUBCASE("a torn record, then NULs") {
     const std::string head = original.substr(0, nl[2] + 1);
     const std::string partial = original.substr(nl[2] + 1, 20);
-    WriteFile(dir.ledger(), head + partial + zeros);
+    WriteFile((dir / Ledger::kFileName), head + partial + zeros);
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     REQUIRE(l.ok());
     CHECK((*l)->recovery().recovered_tail_bytes == partial.size() + zeros.size());
     CHECK((*l)->record_count() == 3);
-    CHECK(ReadFile(dir.ledger()) == head);
+    CHECK(ReadFile((dir / Ledger::kFileName)) == head);
   }
   SUBCASE("a complete record whose newline became NULs is kept") {
     const std::string head = original.substr(0, original.size() - 1);
-    WriteFile(dir.ledger(), head + zeros);
+    WriteFile((dir / Ledger::kFileName), head + zeros);
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     REQUIRE(l.ok());
     CHECK((*l)->recovery().completed_last_record);
     CHECK((*l)->recovery().recovered_tail_bytes == zeros.size());
     CHECK((*l)->total_steps() == Sum(SmallCharges()));
-    CHECK(ReadFile(dir.ledger()) == original);
+    CHECK(ReadFile((dir / Ledger::kFileName)) == original);
   }
   SUBCASE("a complete record followed by other bytes is corruption") {
     const std::string bytes = original.substr(0, original.size() - 1) + "xyz";
-    WriteFile(dir.ledger(), bytes);
+    WriteFile((dir / Ledger::kFileName), bytes);
     CHECK(Ledger::Open(dir.path()).status().code() == StatusCode::kCorruption);
-    CHECK(ReadFile(dir.ledger()) == bytes);
+    CHECK(ReadFile((dir / Ledger::kFileName)) == bytes);
   }
   SUBCASE("an over-long line is corruption, not an allocation") {
-    WriteFile(dir.ledger(), original + std::string(1 << 20, 'a') + "\n");
+    WriteFile((dir / Ledger::kFileName), original + std::string(1 << 20, 'a') + "\n");
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     CHECK(l.status().code() == StatusCode::kCorruption);
     CHECK(l.status().message().find("longer than") != std::string::npos);
   }
   SUBCASE("a device in place of the file is refused, not read forever") {
-    fs::remove(dir.ledger());
-    fs::create_symlink("/dev/zero", dir.ledger());
+    fs::remove((dir / Ledger::kFileName));
+    fs::create_symlink("/dev/zero", (dir / Ledger::kFileName));
     CHECK(Ledger::Open(dir.path()).status().code() == StatusCode::kIoError);
   }
   SUBCASE("an empty file or NULs only is corruption: there is no budget") {
-    WriteFile(dir.ledger(), "");
+    WriteFile((dir / Ledger::kFileName), "");
     CHECK(Ledger::Open(dir.path()).status().code() == StatusCode::kCorruption);
-    WriteFile(dir.ledger(), zeros);
+    WriteFile((dir / Ledger::kFileName), zeros);
     CHECK(Ledger::Open(dir.path()).status().code() == StatusCode::kCorruption);
   }
 }
@@ -486,7 +464,7 @@ TEST_CASE("ledger: one open ledger per directory and the lock dies with its proc
     // same process conflicts just as another process would.
     Result<std::unique_ptr<Ledger>> second = Ledger::Open(dir.path());
     CHECK(second.status().code() == StatusCode::kUnavailable);
-    CHECK(second.status().message().find(dir.ledger()) != std::string::npos);
+    CHECK(second.status().message().find((dir / Ledger::kFileName)) != std::string::npos);
     CHECK(Ledger::Create(dir.path(), TestBudget()).status().code() == StatusCode::kUnavailable);
   }
   REQUIRE(Ledger::Open(dir.path()).ok());
@@ -547,7 +525,7 @@ TEST_CASE("ledger: a failed write charges nothing and leaves no partial record")
     setrlimit(RLIMIT_FSIZE, &limit);
     Result<ChargeReceipt> r = (*l)->Reserve(refused);
     if (r.status().code() != StatusCode::kIoError) _exit(kChildWriteNotRefused);
-    if (FileSize(dir.ledger()) != original.size()) _exit(kChildFileChanged);
+    if (FileSize((dir / Ledger::kFileName)) != original.size()) _exit(kChildFileChanged);
     if ((*l)->total_steps() != Sum(SmallCharges())) _exit(kChildStateChanged);
     limit.rlim_cur = saved;
     setrlimit(RLIMIT_FSIZE, &limit);
@@ -593,7 +571,7 @@ TEST_CASE("ledger: a failed fsync is an error and never an acknowledged charge")
     CHECK((*l)->Reserve(block).ok());
   }
   SUBCASE("in Open's recovery: an error, and the next Open still verifies") {
-    WriteFile(dir.ledger(), original + "4 charge ste");
+    WriteFile((dir / Ledger::kFileName), original + "4 charge ste");
     fsync_failure_countdown = 1;
     Result<std::unique_ptr<Ledger>> failed = Ledger::Open(dir.path());
     fsync_failure_countdown = 0;
@@ -601,7 +579,7 @@ TEST_CASE("ledger: a failed fsync is an error and never an acknowledged charge")
     Result<std::unique_ptr<Ledger>> l = Ledger::Open(dir.path());
     REQUIRE(l.ok());
     CHECK((*l)->total_steps() == base);
-    CHECK(ReadFile(dir.ledger()) == original);
+    CHECK(ReadFile((dir / Ledger::kFileName)) == original);
   }
   SUBCASE("in Create: no ledger appears when the file cannot be synced") {
     TempDir fresh;
@@ -609,8 +587,8 @@ TEST_CASE("ledger: a failed fsync is an error and never an acknowledged charge")
     Result<std::unique_ptr<Ledger>> failed = Ledger::Create(fresh.path(), TestBudget());
     fsync_failure_countdown = 0;
     CHECK(failed.status().code() == StatusCode::kIoError);
-    CHECK_FALSE(fs::exists(fresh.ledger()));
-    CHECK_FALSE(fs::exists(fresh.ledger() + ".tmp"));
+    CHECK_FALSE(fs::exists((fresh / Ledger::kFileName)));
+    CHECK_FALSE(fs::exists((fresh / Ledger::kFileName) + ".tmp"));
     CHECK(Ledger::Create(fresh.path(), TestBudget()).ok());
   }
 }
@@ -636,16 +614,16 @@ TEST_CASE("ledger: Inspect verifies without locking or writing, even while a nod
   held = Status::Unavailable("released");  // drop the lock
 
   // A torn tail is reported, not repaired.
-  WriteFile(dir.ledger(), bytes + "1 charge steps=");
+  WriteFile((dir / Ledger::kFileName), bytes + "1 charge steps=");
   snap = Ledger::Inspect(dir.path());
   REQUIRE(snap.ok());
   CHECK(snap->torn_tail_bytes == 15);
-  CHECK(ReadFile(dir.ledger()) == bytes + "1 charge steps=");
+  CHECK(ReadFile((dir / Ledger::kFileName)) == bytes + "1 charge steps=");
 
   // Corruption is corruption here too.
   std::string bad = bytes;
   bad[bad.size() / 2] ^= 0x01;
-  WriteFile(dir.ledger(), bad);
+  WriteFile((dir / Ledger::kFileName), bad);
   CHECK(Ledger::Inspect(dir.path()).status().code() == StatusCode::kCorruption);
   CHECK(Ledger::Inspect(dir.path() + "/nowhere").status().code() == StatusCode::kNotFound);
 }

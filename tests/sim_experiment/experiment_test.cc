@@ -24,29 +24,14 @@
 #include "sim/experiment/svg_plot.h"
 #include "sim/learn/learner_backend.h"
 #include "sim/seeds.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::sim {
 namespace {
 
 namespace fs = std::filesystem;
+using testing::TempDir;
 
-class TempDir {
- public:
-  TempDir() {
-    std::string t = (fs::temp_directory_path() / "dpnode-simexp-XXXXXX").string();
-    REQUIRE(mkdtemp(t.data()) != nullptr);
-    path_ = t;
-  }
-  ~TempDir() {
-    std::error_code ec;
-    fs::remove_all(path_, ec);
-  }
-  std::string operator/(const std::string& s) const { return (fs::path(path_) / s).string(); }
-  const std::string& path() const { return path_; }
-
- private:
-  std::string path_;
-};
 
 std::string ReadFile(const std::string& p) {
   std::ifstream in(p, std::ios::binary);
