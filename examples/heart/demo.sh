@@ -9,11 +9,12 @@
 # default 17400), DPNODE_DEMO_TIMEOUT (seconds, default 300),
 # DPNODE_DEMO_KEEP=1 (keep the temp dir with logs, ledgers and models).
 #
-# It generates keys and peers.txt in a temp dir, starts the four daemons,
-# waits for all to finish, trains each site's local-only baseline with
-# `dpnode train --json` on the same configuration, and prints per site: ε spent
-# of the budget, validation accuracy and AUROC of the shared model next to the
-# local-only model. Leftover processes are killed on exit.
+# It runs the bundled site configurations (sites/*.toml, only their listen
+# ports changed) from a temp dir: generates keys and peers.txt, starts the
+# four daemons, waits for all to finish, trains each site's local-only
+# baseline with `dpnode train --json` on the same configuration, and prints per
+# site: ε spent of the budget, validation accuracy and AUROC of the shared
+# model next to the local-only model. Leftover processes are killed on exit.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -46,54 +47,35 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 echo "demo: working in $work"
-: > "$work/peers.txt"
+# The bundled site configurations as they are (examples/heart/sites/*.toml),
+# run from a copy in the temp dir: their paths are relative to the file, so
+# ../data and ../schema.toml are linked to the real ones and each site's key,
+# ledger and model land in $work/sites/<site>/. Only the listen port is
+# rewritten, so that the demo can run beside a consortium on 7401-7404.
+mkdir -p "$work/sites"
+ln -s "$here/data" "$work/data"
+ln -s "$here/schema.toml" "$work/schema.toml"
+: > "$work/sites/peers.txt"
 for i in "${!sites[@]}"; do
   s=${sites[$i]}
-  mkdir -p "$work/$s"
-  "$DPNODE" keygen --out "$work/$s/identity" --name "$s" --address "127.0.0.1:$((port0 + i))" \
-    >> "$work/peers.txt"
-  cat > "$work/$s/dpnode.toml" <<EOF
-# $s's site configuration for the demo (docs/config.md lists every key).
-[site]
-name = "$s"
-
-[data]
-csv = "$here/data/$s.csv"
-schema = "$here/schema.toml"
-
-[privacy]
-target_epsilon = 3.0
-delta = 1e-5
-accountant = "rdp"
-expected_batch_size = 16
-epochs = 20
-clip_norm = 1.0
-
-[train]
-state_dir = "state"
-seed = 1          # the same initial model everywhere
-
-[network]
-listen = "127.0.0.1:$((port0 + i))"
-identity_dir = "identity"
-consortium_id = "heart-demo"
-gossip_interval_ms = 50
-step_interval_ms = 25   # let gossip mix between local steps
-
-[run]
-progress_interval_s = 3
-EOF
+  grep -q '^listen = "127.0.0.1:[0-9]*"' "$here/sites/$s.toml" ||
+    { echo "demo: $here/sites/$s.toml has no listen = \"127.0.0.1:PORT\" line" >&2; exit 2; }
+  sed "s/^listen = \"127.0.0.1:[0-9]*\"/listen = \"127.0.0.1:$((port0 + i))\"/" \
+    "$here/sites/$s.toml" > "$work/sites/$s.toml"
+  mkdir -p "$work/sites/$s"
+  "$DPNODE" keygen --out "$work/sites/$s/identity" --name "$s" \
+    --address "127.0.0.1:$((port0 + i))" >> "$work/sites/peers.txt"
 done
 echo "demo: peers.txt"
-sed 's/^/  /' "$work/peers.txt"
+sed 's/^/  /' "$work/sites/peers.txt"
 
 start=$(date +%s)
 for s in "${sites[@]}"; do
-  # Exactly as a site types it: dpnode.toml in the working directory.
-  (cd "$work/$s" && exec "$DPNODE" --peers ../peers.txt > run.log 2>&1) &
+  # network.peers in the file is the peers.txt beside it: no --peers needed.
+  (cd "$work/sites/$s" && exec "$DPNODE" run --config "$work/sites/$s.toml" > run.log 2>&1) &
   pids+=($!)
 done
-echo "demo: started ${#sites[@]} dpnode processes (pids ${pids[*]}); logs in $work/<site>/run.log"
+echo "demo: started ${#sites[@]} dpnode processes (pids ${pids[*]}); logs in $work/sites/<site>/run.log"
 
 failed=0
 for i in "${!pids[@]}"; do
@@ -109,32 +91,34 @@ for i in "${!pids[@]}"; do
   done
   if ! wait "$p"; then
     echo "demo: ${sites[$i]} exited with an error; its log:" >&2
-    tail -5 "$work/${sites[$i]}/run.log" >&2
+    tail -5 "$work/sites/${sites[$i]}/run.log" >&2
     failed=1
   fi
 done
 echo "demo: the consortium finished in $(( $(date +%s) - start ))s"
 for s in "${sites[@]}"; do
   echo "--- $s (last lines of run.log)"
-  tail -n 3 "$work/$s/run.log" | sed 's/^/  /'
+  tail -n 3 "$work/sites/$s/run.log" | sed 's/^/  /'
 done
 
 for s in "${sites[@]}"; do
-  (cd "$work/$s" && "$DPNODE" train --json --config dpnode.toml --state-dir local-state \
-     --out local.dpm > local.json 2> local.log) || { echo "demo: local baseline failed for $s" >&2; failed=1; }
+  # Its own ledger (--state-dir), not the site's: the comparison gives the
+  # local model a separate budget of the same size.
+  (cd "$work/sites/$s" && "$DPNODE" train --json --config "$work/sites/$s.toml" \
+     --state-dir local-state --out local.dpm > local.json 2> local.log) || { echo "demo: local baseline failed for $s" >&2; failed=1; }
 done
 
 # Every model also scored on the pooled test rows of all four sites.
 all_configs=()
-for s in "${sites[@]}"; do all_configs+=(--config "$work/$s/dpnode.toml"); done
+for s in "${sites[@]}"; do all_configs+=(--config "$work/sites/$s.toml"); done
 for s in "${sites[@]}"; do
-  "$DPNODE" eval --json --model "$work/$s/state/model.dpm" "${all_configs[@]}" \
-    > "$work/$s/pooled-shared.json" 2>> "$work/$s/local.log" || failed=1
-  "$DPNODE" eval --json --model "$work/$s/local.dpm" "${all_configs[@]}" \
-    > "$work/$s/pooled-local.json" 2>> "$work/$s/local.log" || failed=1
+  "$DPNODE" eval --json --model "$work/sites/$s/state/model.dpm" "${all_configs[@]}" \
+    > "$work/sites/$s/pooled-shared.json" 2>> "$work/sites/$s/local.log" || failed=1
+  "$DPNODE" eval --json --model "$work/sites/$s/local.dpm" "${all_configs[@]}" \
+    > "$work/sites/$s/pooled-local.json" 2>> "$work/sites/$s/local.log" || failed=1
 done
 
-python3 - "$work" "${sites[@]}" <<'EOF'
+python3 - "$work/sites" "${sites[@]}" <<'EOF'
 import json, os, sys
 work, sites = sys.argv[1], sys.argv[2:]
 def load(*parts):
