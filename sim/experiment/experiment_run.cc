@@ -61,6 +61,12 @@ struct Row {
 struct NodeFinal {
   std::string node;
   EvalResult eval;
+  // On the site's own test rows (site-column splits only): the figure a
+  // hospital would see on its own patients.
+  std::optional<EvalResult> site_eval;
+  size_t site_test_rows = 0;
+  // Pooled arm only: the pooled model on each site's own test rows.
+  std::vector<std::pair<std::string, EvalResult>> per_site;
   double epsilon = kNan;         // as the arm tracked it
   double ledger_epsilon = kNan;  // recomputed from the ledger file (gossip arms)
   int64_t steps = 0;
@@ -223,6 +229,8 @@ struct Context {
   int classes;
   std::vector<std::vector<int64_t>> site_rows;
   std::vector<std::string> site_names;
+  // Per site, its own test rows (data.split = "site_column" only; else empty).
+  std::vector<std::vector<int64_t>> site_test_rows;
   Graph graph;
   std::string out_dir;
   std::vector<Row>* rows;
@@ -255,15 +263,41 @@ struct Context {
     }
     return options->backend.restore_checkpoint(t.inner(), checkpoint);
   }
-  EvalResult Eval(const std::vector<float>& params) const {
-    if (spec->model == "logistic") return EvaluateParams(*data, data->test_rows, classes, params);
-    Result<EvalResult> r = options->backend.evaluate(*spec, *data, data->test_rows, classes, params);
+  // Test metrics of `params` on `test` (default: every test row, pooled).
+  EvalResult Eval(const std::vector<float>& params,
+                  const std::vector<int64_t>* test = nullptr) const {
+    const std::vector<int64_t>& on = test ? *test : data->test_rows;
+    if (spec->model == "logistic") return EvaluateParams(*data, on, classes, params);
+    Result<EvalResult> r = options->backend.evaluate(*spec, *data, on, classes, params);
     if (r.ok()) return *r;
     EvalResult bad;
     bad.accuracy = bad.auroc = bad.loss = kNan;
     return bad;
   }
 };
+
+// The site-column test rows of each site name, in `names` order; empty when
+// the split is not by the data's own site column.
+std::vector<std::vector<int64_t>> SiteTestRows(const ExperimentSpec& spec, const learn::Dataset& data,
+                                               const std::vector<std::string>& names) {
+  std::vector<std::vector<int64_t>> out;
+  if (spec.split != SplitKind::kSiteColumn || data.sites.empty()) return out;
+  std::map<std::string, size_t> index;
+  for (size_t i = 0; i < names.size(); ++i) index[names[i]] = i;
+  out.resize(names.size());
+  for (int64_t r : data.test_rows) {
+    auto it = index.find(data.sites[static_cast<size_t>(r)]);
+    if (it != index.end()) out[it->second].push_back(r);
+  }
+  return out;
+}
+
+// Fills f.site_eval for site `i` when it has test rows of its own.
+void SiteEval(const Context& c, size_t i, const std::vector<float>& params, NodeFinal& f) {
+  if (i >= c.site_test_rows.size() || c.site_test_rows[i].empty()) return;
+  f.site_test_rows = c.site_test_rows[i].size();
+  f.site_eval = c.Eval(params, &c.site_test_rows[i]);
+}
 
 void Progress(const Context& c, const std::string& line) {
   if (c.options->progress) c.options->progress(line);
@@ -328,6 +362,15 @@ Result<ArmOutcome> RunDirect(const Context& c, size_t arm_index, const ArmSpec& 
           f.eval = r.eval;
           f.epsilon = r.epsilon;
           f.steps = s;
+          if (arm.kind == ArmKind::kPooled) {
+            for (size_t k = 0; k < c.site_test_rows.size(); ++k) {
+              if (c.site_test_rows[k].empty()) continue;
+              f.per_site.emplace_back(c.site_names[k],
+                                      c.Eval(trainer.Parameters(), &c.site_test_rows[k]));
+            }
+          } else {
+            SiteEval(c, g, trainer.Parameters(), f);
+          }
           out.nodes.push_back(f);
           out.virtual_time_s = std::max(out.virtual_time_s, r.time_s);
         }
@@ -681,6 +724,7 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
       p = std::move(ck->parameters);
     }
     f.eval = c.Eval(p);
+    SiteEval(c, i, p, f);
     f.epsilon = epsilon_of(b);
     if (arm.is_private) {
       Result<privacy::LedgerSnapshot> snap = privacy::Ledger::Inspect(ledger_dirs[i]);
@@ -694,6 +738,32 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
   }
   return out;
 }
+
+// Means of each metric over the finite values given (a site whose test rows
+// hold one class has no AUROC; it must not turn the mean into NaN).
+class MeanEval {
+ public:
+  void Add(const EvalResult& e) {
+    ++count_;
+    for (int k = 0; k < 3; ++k) {
+      const double v = k == 0 ? e.accuracy : k == 1 ? e.auroc : e.loss;
+      if (std::isfinite(v)) {
+        sum_[k] += v;
+        ++n_[k];
+      }
+    }
+  }
+  int count() const { return count_; }
+  EvalResult Get() const {
+    auto mean = [&](int k) { return n_[k] ? sum_[k] / n_[k] : kNan; };
+    return EvalResult{mean(0), mean(1), mean(2)};
+  }
+
+ private:
+  double sum_[3] = {0, 0, 0};
+  int n_[3] = {0, 0, 0};
+  int count_ = 0;
+};
 
 json Num(double v) { return std::isfinite(v) ? json(v) : json(nullptr); }
 
@@ -777,6 +847,7 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
   Result<std::vector<std::vector<int64_t>>> split = SplitSites(spec, *data, &c.site_names);
   if (!split.ok()) return split.status();
   c.site_rows = std::move(*split);
+  c.site_test_rows = SiteTestRows(spec, *data, c.site_names);
   const size_t n = c.site_rows.size();
   Result<Graph> graph = BuildGraph(spec, n);
   if (!graph.ok()) return graph.status();
@@ -811,6 +882,7 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
       Result<std::vector<std::vector<int64_t>>> s2 = SplitSites(*arm_spec, *data, &arm_context.site_names);
       if (!s2.ok()) return s2.status().WithContext("arm '" + arm.name + "'");
       arm_context.site_rows = std::move(*s2);
+      arm_context.site_test_rows = SiteTestRows(*arm_spec, *data, arm_context.site_names);
       Result<Graph> g2 = BuildGraph(*arm_spec, arm_context.site_rows.size());
       if (!g2.ok()) return g2.status().WithContext("arm '" + arm.name + "'");
       arm_context.graph = std::move(*g2);
@@ -825,6 +897,7 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
     events += r->events;
     json nodes = json::array();
     EvalResult mean;
+    MeanEval site_mean;
     double max_eps = kNan;
     int counted = 0;
     for (const NodeFinal& f : r->nodes) {
@@ -837,6 +910,22 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
         j["alive"] = f.alive;
       }
       j["steps"] = f.steps;
+      if (f.site_eval) {
+        json st{{"rows", f.site_test_rows}};
+        st.update(EvalJson(*f.site_eval));
+        j["site_test"] = st;
+        site_mean.Add(*f.site_eval);
+      }
+      if (!f.per_site.empty()) {
+        json per = json::array();
+        for (const auto& [site, e] : f.per_site) {
+          json one{{"site", site}};
+          one.update(EvalJson(e));
+          per.push_back(one);
+          site_mean.Add(e);
+        }
+        j["per_site_test"] = per;
+      }
       nodes.push_back(j);
       mean.accuracy += f.eval.accuracy;
       mean.auroc += f.eval.auroc;
@@ -864,8 +953,12 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
             {"budget_held", !arm.is_private || !(max_eps > arm.epsilon)},
             {"virtual_time_s", r->virtual_time_s},
             {"events_processed", r->events},
-            {"mean", EvalJson(mean)},
-            {"nodes", nodes}};
+            {"mean", EvalJson(mean)}};
+    // Mean over sites of each site's own test metrics (site-column splits):
+    // the per-hospital comparison, which the pooled test set weighs by the
+    // sites' test-row counts instead.
+    if (site_mean.count() > 0) aj["mean_site_test"] = EvalJson(site_mean.Get());
+    aj["nodes"] = nodes;
     arms.push_back(aj);
   }
 

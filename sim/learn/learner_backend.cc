@@ -3,7 +3,10 @@
 
 #include <cmath>
 #include <limits>
+#include <map>
 #include <memory>
+#include <tuple>
+#include <vector>
 
 #include "node/learn/examples.h"
 #include "node/learn/node_trainer.h"
@@ -34,7 +37,10 @@ learn::LearnerOptions Options(const ExperimentSpec& spec, const learn::Dataset& 
 
 struct EvalState {
   std::unique_ptr<learn::LearnerTrainer> scratch;
-  learn::ExampleTable test;
+  // Test tables by data set and row list (the pooled test set, each site's
+  // own test rows).
+  using Key = std::tuple<const learn::Dataset*, int64_t, std::vector<int64_t>>;
+  std::map<Key, learn::ExampleTable> tables;
 };
 
 }  // namespace
@@ -66,20 +72,27 @@ ModelBackend LearnerBackend() {
   b.evaluate = [state](const ExperimentSpec& spec, const learn::Dataset& data,
                        const std::vector<int64_t>& rows, int num_classes,
                        const std::vector<float>& params) -> Result<EvalResult> {
+    EvalState::Key key{&data, data.rows, rows};
+    auto table = state->tables.find(key);
+    if (table == state->tables.end()) {
+      learn::ExampleTable t;
+      DPNODE_RETURN_IF_ERROR(learn::AppendRows(data, rows, t));
+      table = state->tables.emplace(std::move(key), std::move(t)).first;
+    }
     if (!state->scratch) {
-      DPNODE_RETURN_IF_ERROR(learn::AppendRows(data, rows, state->test));
       TrainPlan plan;
       plan.is_private = false;
-      learn::ExampleTable train = state->test;  // unused: the scratch learner never steps
+      // Never steps: any rows do as its training set.
       Result<std::unique_ptr<learn::LearnerTrainer>> t = learn::LearnerTrainer::Create(
-          std::move(train), state->test, Options(spec, data, num_classes, plan, 0));
+          table->second, learn::ExampleTable{}, Options(spec, data, num_classes, plan, 0));
       if (!t.ok()) return t.status();
       state->scratch = std::move(*t);
     }
     DPNODE_RETURN_IF_ERROR(state->scratch->SetParameters(params));
-    Result<learn::Metrics> m = state->scratch->TestMetrics();
+    const learn::Examples view = table->second.view();
+    Result<learn::Metrics> m = state->scratch->MetricsOn(view);
     if (!m.ok()) return m.status();
-    Result<double> loss = state->scratch->Evaluate();
+    Result<double> loss = state->scratch->LossOn(view);
     if (!loss.ok()) return loss.status();
     EvalResult e;
     e.accuracy = m->accuracy;

@@ -14,8 +14,9 @@
 
 namespace dpnode::sim {
 
-// A backend whose evaluate() keeps one scratch learner for test metrics; the
-// backend object may be copied (the copies share it). Single-threaded.
+// A backend whose evaluate() keeps one scratch learner for test metrics and
+// the test tables it has been asked about (by data set and row list); the
+// backend object may be copied (the copies share them). Single-threaded.
 ModelBackend LearnerBackend();
 
 }  // namespace dpnode::sim
