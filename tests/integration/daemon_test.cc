@@ -28,35 +28,18 @@
 #include <vector>
 
 #include "node/learn/checkpoint.h"
+#include "tests/integration/util.h"
 #include "tests/temp_dir.h"
 
 namespace {
 
 namespace fs = std::filesystem;
+using dpnode::testing::FreePort;
+using dpnode::testing::ReadAll;
+using dpnode::testing::TempDir;
 
 const std::string kDpnode = std::string(DPNODE_BINARY_DIR) + "/dpnode";
 const std::string kHeart = std::string(DPNODE_SOURCE_DIR) + "/examples/heart";
-
-std::string ReadAll(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A free TCP port on 127.0.0.1 (the kernel's choice, released at once).
-uint16_t FreePort() {
-  const int fd = ::socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  REQUIRE(::bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof(a)) == 0);
-  socklen_t len = sizeof(a);
-  REQUIRE(::getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  ::close(fd);
-  return ntohs(a.sin_port);
-}
 
 // Starts `args` in `cwd` with stdout+stderr to `log` (stderr to `err_log`
 // instead when given); returns the pid.
@@ -103,7 +86,6 @@ int RunSync(const std::vector<std::string>& args, const std::string& cwd, const 
   return Wait(Spawn(args, cwd, log), std::chrono::seconds(60));
 }
 
-using dpnode::testing::TempDir;
 
 struct Site {
   std::string name;

@@ -15,34 +15,13 @@
 #include <string>
 
 #include "tests/cli/run_command.h"
+#include "tests/integration/util.h"
 #include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
-
-// A loopback port nobody listens on right now.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
 
 TEST_CASE("the heart example's site files are complete daemon configurations") {
   TempDir dir;
@@ -68,7 +47,7 @@ TEST_CASE("the heart example's site files are complete daemon configurations") {
   for (size_t i = 0; i < 4; ++i) {
     const std::string site = sites[i];
     CAPTURE(site);
-    std::string config = ReadText(heart / "sites" / (site + ".toml"));
+    std::string config = ReadAll((heart / "sites" / (site + ".toml")).string());
     // Only the port changes: the files' fixed 7401-7404 may be taken on a
     // machine that runs several test suites at once.
     const std::regex listen("listen = \"127\\.0\\.0\\.1:74\\d\\d\"");

@@ -14,18 +14,13 @@
 #include <string>
 
 #include "tests/cli/run_command.h"
+#include "tests/integration/util.h"
+#include "tests/temp_dir.h"
 
 namespace dpnode::testing {
 namespace {
 
 namespace fs = std::filesystem;
-
-std::string ReadText(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 void ReplaceAll(std::string& s, const std::string& from, const std::string& to) {
   for (size_t pos = s.find(from); pos != std::string::npos; pos = s.find(from, pos + to.size())) {
@@ -33,24 +28,9 @@ void ReplaceAll(std::string& s, const std::string& from, const std::string& to) 
   }
 }
 
-// A loopback port nobody listens on right now.
-int FreePort() {
-  const int fd = socket(AF_INET, SOCK_STREAM, 0);
-  REQUIRE(fd >= 0);
-  sockaddr_in a{};
-  a.sin_family = AF_INET;
-  a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-  a.sin_port = 0;
-  REQUIRE(bind(fd, reinterpret_cast<sockaddr*>(&a), sizeof a) == 0);
-  socklen_t len = sizeof a;
-  REQUIRE(getsockname(fd, reinterpret_cast<sockaddr*>(&a), &len) == 0);
-  close(fd);
-  return ntohs(a.sin_port);
-}
-
 TEST_CASE("the multi-machine example's site files pass dpnode check") {
-  char tmpl[] = "/tmp/dpnode_multi_XXXXXX";
-  const fs::path tmp = mkdtemp(tmpl);
+  const TempDir dir;
+  const fs::path tmp = dir.path();
   const fs::path src = DPNODE_SOURCE_DIR;
   const fs::path example = src / "examples/multi-machine";
   const char* sites[] = {"cleveland", "hungarian", "switzerland", "va"};
@@ -69,7 +49,7 @@ TEST_CASE("the multi-machine example's site files pass dpnode check") {
   for (const char* s : sites) {
     const std::string site = s;
     CAPTURE(site);
-    std::string config = ReadText(example / (std::string(s) + ".toml"));
+    std::string config = ReadAll((example / (std::string(s) + ".toml")).string());
     REQUIRE(!config.empty());
     ReplaceAll(config, "/var/lib/dpnode/data/schema.toml", (src / "examples/heart/schema.toml").string());
     ReplaceAll(config, "/var/lib/dpnode/data/", (src / "examples/heart/data").string() + "/");
@@ -85,7 +65,6 @@ TEST_CASE("the multi-machine example's site files pass dpnode check") {
     CHECK_MESSAGE(c.exit_code == 0, c.err);
     CHECK_FALSE(fs::exists(tmp / s / "state" / "budget.ledger"));
   }
-  fs::remove_all(tmp);
 }
 
 }  // namespace
