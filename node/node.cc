@@ -89,6 +89,8 @@ Status Node::Start() {
 
   gossip_timer_ = env_.RunAfter(options_.gossip_interval, [this] { GossipTick(); });
   membership_timer_ = env_.RunAfter(Duration::zero(), [this] { MembershipTick(); });
+  started_at_ = env_.Now();
+  peer_gate_open_ = options_.wait_for_peers <= 0;
   if (phase_ == Phase::kTraining) ScheduleStep(Duration::zero());
   Log("started: policy " + std::string(gossip::PolicyKindName(options_.policy)) + ", " +
       std::to_string(gossip::LayoutSize(layout_)) + " parameters, phase " + PhaseName(phase_));
@@ -147,6 +149,25 @@ void Node::StopTraining(Status why) {
 
 void Node::StartStep() {
   if (phase_ != Phase::kTraining || step_running_ || hold_steps_) return;
+  if (!peer_gate_open_) {
+    const size_t have = membership_.Partners().size();
+    const size_t want = static_cast<size_t>(options_.wait_for_peers);
+    if (have >= want) {
+      peer_gate_open_ = true;
+      Log(std::to_string(have) + " peer(s) connected: training starts");
+    } else if (env_.Now() - started_at_ >= options_.wait_for_peers_timeout) {
+      peer_gate_open_ = true;
+      Log("waited " +
+          std::to_string(std::chrono::duration_cast<std::chrono::seconds>(
+                             options_.wait_for_peers_timeout).count()) +
+          " s for " + std::to_string(want) + " peer(s), " + std::to_string(have) +
+          " connected: training starts anyway");
+    } else {
+      // Look again in one gossip interval; nothing is charged while waiting.
+      ScheduleStep(options_.gossip_interval);
+      return;
+    }
+  }
   if (options_.max_steps >= 0 && metrics_.steps >= options_.max_steps) {
     StopTraining(Status::Ok());
     return;

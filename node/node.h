@@ -87,6 +87,14 @@ struct NodeOptions {
   bool train = true;
   int64_t reserve_block_steps = 10;
   int64_t max_steps = -1;  // -1: until the budget is spent
+  // The first local step waits until at least this many peers have a
+  // session with us, or until wait_for_peers_timeout has passed since
+  // Start(), whichever comes first (then it logs how many it had). 0: train
+  // at once. A site that starts before the others would otherwise spend its
+  // budget alone and only average afterwards. A gate on the first step only:
+  // peers that leave later stall nobody.
+  int wait_for_peers = 0;
+  Duration wait_for_peers_timeout = std::chrono::seconds(60);
 
   double settle_tolerance = 1e-4;
   int settle_window = 10;
@@ -158,6 +166,8 @@ class Node : public LinkHandler {
   // `fn`. Steps reserved from the ledger but not run stay charged.
   void HoldTraining(std::function<void()> idle);
   bool step_running() const { return step_running_; }
+  // Training has not started yet: waiting for options.wait_for_peers peers.
+  bool waiting_for_peers() const { return !peer_gate_open_ && phase_ == Phase::kTraining; }
 
   const PeerId& id() const { return self_; }
   Phase phase() const { return phase_; }
@@ -233,6 +243,8 @@ class Node : public LinkHandler {
   bool stopped_ = false;  // Stop() ran: new links are refused
   bool step_running_ = false;
   bool hold_steps_ = false;  // HoldTraining: no new steps
+  bool peer_gate_open_ = true;  // wait_for_peers met (or timed out, or 0)
+  TimePoint started_at_{};
   std::vector<std::function<void()>> when_idle_;
   int64_t reserved_unrun_ = 0;  // charged steps not yet run
   privacy::StepBlock step_cost_;

@@ -177,7 +177,8 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& file) {
     const toml::table& t = *n->as_table();
     DPNODE_RETURN_IF_ERROR(OnlyKeys(file, "network", t,
                                     {"listen", "announce", "identity_dir", "peers", "consortium_id",
-                                     "policy", "gossip_interval_ms", "step_interval_ms"}));
+                                     "policy", "gossip_interval_ms", "step_interval_ms",
+                                     "wait_for_peers", "wait_for_peers_timeout_s"}));
     NetworkConfig& nc = c.network;
     DPNODE_RETURN_IF_ERROR(GetString(file, t, "network", "listen", nc.listen));
     DPNODE_RETURN_IF_ERROR(GetString(file, t, "network", "announce", nc.announce));
@@ -199,6 +200,10 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& file) {
         GetInt(file, t, "network", "gossip_interval_ms", 1, 600000, nc.gossip_interval_ms));
     DPNODE_RETURN_IF_ERROR(
         GetInt(file, t, "network", "step_interval_ms", 0, 600000, nc.step_interval_ms));
+    DPNODE_RETURN_IF_ERROR(
+        GetInt(file, t, "network", "wait_for_peers", 0, 100000, nc.wait_for_peers));
+    DPNODE_RETURN_IF_ERROR(GetDouble(file, t, "network", "wait_for_peers_timeout_s", 0, 86400 * 7,
+                                     nc.wait_for_peers_timeout_s));
   }
   if (const toml::node* n = root.get("run")) {
     if (!n->is_table()) return Status::InvalidArgument(Where(file, *n) + ": run must be a table");

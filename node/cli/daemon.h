@@ -26,6 +26,8 @@ struct NetworkConfig {
   std::string policy = "push-sum";  // push-sum | pairwise | d-psgd
   int64_t gossip_interval_ms = 200;
   int64_t step_interval_ms = 0;     // pause between local steps
+  int64_t wait_for_peers = 0;       // train once this many peers are connected (0: at once)
+  double wait_for_peers_timeout_s = 60;  // ... or after this long anyway
 };
 
 struct RunConfig {

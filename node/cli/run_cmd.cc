@@ -100,6 +100,7 @@ struct Snapshot {
   size_t pinned = 0;    // other sites in peers.txt
   size_t records = 0;   // signed peer records held (ours included)
   Status stop_reason;
+  bool waiting_for_peers = false;
 };
 
 class Daemon {
@@ -423,6 +424,9 @@ Status Daemon::Build() {
   o.policy = *policy;
   o.gossip_interval = std::chrono::milliseconds(daemon_.network.gossip_interval_ms);
   o.step_interval = std::chrono::milliseconds(daemon_.network.step_interval_ms);
+  o.wait_for_peers = static_cast<int>(daemon_.network.wait_for_peers);
+  o.wait_for_peers_timeout = std::chrono::duration_cast<Duration>(
+      std::chrono::duration<double>(daemon_.network.wait_for_peers_timeout_s));
   o.reserve_block_steps = site_.train.ledger_block_steps;
   const int64_t planned = daemon_.run.max_steps >= 0 ? daemon_.run.max_steps : plan_.steps;
   o.max_steps = std::max<int64_t>(0, planned - ledger_steps_at_start_);
@@ -453,6 +457,7 @@ Snapshot Daemon::Take() {
   Snapshot s;
   env_->RunOnLoop([&] {
     s.phase = node_->phase();
+    s.waiting_for_peers = node_->waiting_for_peers();
     s.metrics = node_->metrics();
     s.estimate = node_->Estimate();
     s.partners = node_->membership().Partners().size();
@@ -469,6 +474,7 @@ nlohmann::json Daemon::StatusJson(const Snapshot& s) const {
   nlohmann::json j = {
       {"site", site_.name},
       {"phase", node::PhaseName(s.phase)},
+      {"waiting_for_peers", s.waiting_for_peers},
       {"uptime_s", uptime},
       {"steps_done", restored_steps_ + s.metrics.steps},
       {"steps_this_run", s.metrics.steps},
@@ -504,7 +510,8 @@ void Daemon::Progress(const Snapshot& s) {
   }
   const nlohmann::json j = StatusJson(s);
   spdlog::info("{}: {} | steps {}/{} | eps {:.3f} of {} | peers {}/{} connected | in {} out {}{}",
-               site_.name, node::PhaseName(s.phase), j["steps_done"].get<int64_t>(), plan_.steps,
+               site_.name, s.waiting_for_peers ? "waiting for peers" : node::PhaseName(s.phase),
+               j["steps_done"].get<int64_t>(), plan_.steps,
                j["epsilon_spent"].get<double>(), ShortNumber(site_.privacy.target_epsilon),
                s.partners, s.pinned, Megabytes(s.metrics.bytes_received),
                Megabytes(s.metrics.bytes_sent),

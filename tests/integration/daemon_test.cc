@@ -261,7 +261,10 @@ TEST_CASE("four daemons on loopback converge to one model within budget, beat lo
     // that learns an address late (a refused first dial backs off about 1 s)
     // must still find the others up. 20 epochs, as the bundled site configs:
     // the model must be trained enough to compare it with local training.
-    WriteConfig(s, "", "", 20, 15, 5);
+    // No site trains before it has a session with all three others (else a
+    // site up early spends its budget alone; under load that cost the shared
+    // model its accuracy margin once), 30 s at most.
+    WriteConfig(s, "wait_for_peers = 3\nwait_for_peers_timeout_s = 30\n", "", 20, 15, 5);
     // The bare form, as a site types it: ./dpnode.toml.
     const std::string peers = s.name == "va" ? "../va-peers.txt" : "../peers.txt";
     pids.push_back(Spawn({kDpnode, "--peers", peers}, s.dir, s.dir + "/run.log"));
@@ -305,6 +308,12 @@ TEST_CASE("four daemons on loopback converge to one model within budget, beat lo
     CHECK(va_log.find("session with " + other) != std::string::npos);
   }
   CHECK(ReadAll(sites[1].dir + "/run.log").find("session with va") != std::string::npos);
+  // Each site waited for the other three before its first step.
+  for (const Site& s : sites) {
+    CAPTURE(s.name);
+    CHECK(ReadAll(s.dir + "/run.log").find("3 peer(s) connected: training starts") !=
+          std::string::npos);
+  }
 
   // The point of joining: each site trains alone (`dpnode train`, the same
   // configuration and budget, its own ledger) and every model is scored on the
@@ -459,6 +468,8 @@ TEST_CASE("bad configuration: the key is named, exit non-zero, no ledger written
       {"policy = \"gossip-harder\"\n", "", "network.policy"},
       {"", "max_steps = \"many\"\n", "run.max_steps must be an integer"},
       {"announce = \"no-port\"\n", "", "network.announce"},
+      {"wait_for_peers = -1\n", "", "network.wait_for_peers = -1 is outside"},
+      {"wait_for_peers_timeout_s = \"soon\"\n", "", "network.wait_for_peers_timeout_s must be a number"},
   };
   for (const Case& c : cases) {
     WriteConfig(s, c.network, c.run);

@@ -502,3 +502,49 @@ TEST_CASE("HoldTraining finishes the running step, applies it and starts no othe
 
 }  // namespace
 }  // namespace dpnode::testing
+
+namespace dpnode::testing {
+namespace {
+
+TEST_CASE("wait_for_peers: no step before a peer is connected, or until the timeout") {
+  Cluster c(2, 43);
+  c.trainers.push_back(std::make_unique<FakeTrainer>(std::vector<float>{0, 0, 0},
+                                                     std::vector<float>{8, 8, 8}, 0.25));
+  c.trainers.push_back(std::make_unique<FakeTrainer>(std::vector<float>{0, 0, 0},
+                                                     std::vector<float>{4, 4, 4}, 0.25));
+  c.TinyLedgers(50.0);
+  for (auto& o : c.options) {
+    o.wire_dtype = protocol::DType::kFloat64;
+    o.max_steps = 20;
+  }
+  c.options[0].wait_for_peers = 1;
+  c.options[0].wait_for_peers_timeout = 30s;
+  c.options[1].wait_for_peers = 1;
+  c.options[1].wait_for_peers_timeout = 3s;
+  c.Build();
+  c.Start();
+  // Nobody is wired: nothing trains, nothing is charged.
+  c.world.RunFor(2s);
+  for (int i = 0; i < 2; ++i) {
+    CHECK(c.nodes[i]->waiting_for_peers());
+    CHECK(c.nodes[i]->metrics().steps == 0);
+    CHECK(c.ledgers[i]->total_steps() == 0);
+  }
+  // Site 1's shorter timeout passes: it trains alone, and says so.
+  c.world.RunFor(2s);
+  CHECK_FALSE(c.nodes[1]->waiting_for_peers());
+  CHECK(c.nodes[1]->metrics().steps > 0);
+  CHECK(c.LogContains(1, "training starts anyway"));
+  CHECK(c.nodes[0]->waiting_for_peers());
+  CHECK(c.nodes[0]->metrics().steps == 0);
+  // A session comes up: site 0 starts at once.
+  c.Wire({{0, 1}});
+  REQUIRE(c.world.RunUntil([&] { return c.nodes[0]->metrics().steps > 0; }, 5s));
+  CHECK_FALSE(c.nodes[0]->waiting_for_peers());
+  CHECK(c.LogContains(0, "1 peer(s) connected: training starts"));
+  REQUIRE(c.world.RunUntil([&] { return c.nodes[0]->metrics().steps == 20; }, 60s));
+  CHECK(c.ledgers[0]->total_steps() >= 20);
+}
+
+}  // namespace
+}  // namespace dpnode::testing
