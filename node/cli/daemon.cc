@@ -212,7 +212,8 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& file) {
                                     {"export", "progress_interval_s", "checkpoint_interval_s",
                                      "exit_when_done", "linger_s", "mixing_timeout_s",
                                      "settle_tolerance", "settle_window", "max_steps", "log_file",
-                                     "log_max_bytes", "log_files", "metrics_listen"}));
+                                     "log_max_bytes", "log_files", "stderr_level",
+                                     "metrics_listen"}));
     RunConfig& rc = c.run;
     std::string exp;
     DPNODE_RETURN_IF_ERROR(GetString(file, t, "run", "export", exp));
@@ -235,6 +236,16 @@ Result<DaemonConfig> LoadDaemonConfig(const std::string& file) {
     DPNODE_RETURN_IF_ERROR(
         GetInt(file, t, "run", "log_max_bytes", 4096, int64_t{1} << 40, rc.log_max_bytes));
     DPNODE_RETURN_IF_ERROR(GetInt(file, t, "run", "log_files", 1, 100, rc.log_files));
+    DPNODE_RETURN_IF_ERROR(GetString(file, t, "run", "stderr_level", rc.stderr_level));
+    {
+      static const std::set<std::string> kLevels = {"trace", "debug", "info",
+                                                     "warn",  "error", "off"};
+      if (!rc.stderr_level.empty() && !kLevels.count(rc.stderr_level)) {
+        return Status::InvalidArgument(Where(file, *t.get("stderr_level")) +
+                                       ": run.stderr_level must be trace, debug, info, warn, "
+                                       "error or off");
+      }
+    }
     DPNODE_RETURN_IF_ERROR(GetString(file, t, "run", "metrics_listen", rc.metrics_listen));
     if (!rc.metrics_listen.empty() && rc.metrics_listen.rfind("127.0.0.1:", 0) != 0 &&
         rc.metrics_listen.rfind("[::1]:", 0) != 0) {

@@ -43,6 +43,7 @@ struct RunConfig {
   std::string log_file;              // resolved; "" = stderr only
   int64_t log_max_bytes = 10 << 20;  // per file, then rotated
   int64_t log_files = 3;             // rotated files kept besides the current one
+  std::string stderr_level;          // "" = --log-level; e.g. "warn" with log_file set
   std::string metrics_listen;        // "127.0.0.1:PORT": Prometheus text endpoint; "" = off
 };
 

@@ -248,6 +248,13 @@ Status Daemon::Prepare() {
     return Status::InvalidArgument(config + ": missing key 'train.state_dir' (ledger, checkpoints, exports)");
   }
   state_dir_ = site_.train.state_dir;
+  if (!daemon_.run.stderr_level.empty()) {
+    // Only stderr's own threshold: the file sink below still gets every line
+    // the logger passes (--log-level). Stderr is not size-capped by dpnode,
+    // so with a log file "warn" keeps it to incidents.
+    spdlog::default_logger()->sinks().front()->set_level(
+        spdlog::level::from_str(daemon_.run.stderr_level));
+  }
   if (!daemon_.run.log_file.empty()) {
     // A size-capped copy of the log: a long run cannot fill the disk.
     try {

@@ -469,6 +469,7 @@ TEST_CASE("bad configuration: the key is named, exit non-zero, no ledger written
       {"", "max_steps = \"many\"\n", "run.max_steps must be an integer"},
       {"announce = \"no-port\"\n", "", "network.announce"},
       {"wait_for_peers = -1\n", "", "network.wait_for_peers = -1 is outside"},
+      {"", "stderr_level = \"loud\"\n", "run.stderr_level must be"},
       {"wait_for_peers_timeout_s = \"soon\"\n", "", "network.wait_for_peers_timeout_s must be a number"},
   };
   for (const Case& c : cases) {
@@ -573,20 +574,29 @@ TEST_CASE("SIGTERM checkpoints and exports and a restart with the budget spent t
   CHECK(second["epsilon_spent"].get<double>() > first["epsilon_spent"].get<double>());
 
   // Budget spent: a third start charges nothing and still exports the model.
+  // With run.stderr_level = "warn", stderr stays quiet while the file still
+  // gets the info lines.
+  WriteConfig(s, "", log_keys + "stderr_level = \"warn\"\n", 20, 1);
   REQUIRE(RunSync({kDpnode, "--peers", "../peers.txt"}, s.dir, s.dir + "/run3.log") == 0);
   const nlohmann::json third = ReadJson(s.dir + "/state/model.json");
   CHECK(third["ledger_steps"] == second["ledger_steps"]);
   CHECK(third["epsilon_spent"] == second["epsilon_spent"]);
   CHECK(fs::exists(s.dir + "/state/model.npz"));
-
-  // run.log_file (first two runs): a rotated, size-capped copy of the log.
+  const std::string log3 = ReadAll(s.dir + "/run3.log");
+  CHECK(log3.find(" info ") == std::string::npos);
+  CHECK(log3.find("exported") == std::string::npos);
+  // The file got run 3's start line (only run 3 saw the final ledger count).
   const std::string logs = ReadAll(s.dir + "/daemon.1.log") + ReadAll(s.dir + "/daemon.log");
-  CHECK(logs.find("resumed from") != std::string::npos);
+  CHECK(logs.find("ledger holds " + std::to_string(second["ledger_steps"].get<int64_t>()) +
+                  " steps") != std::string::npos);
+
+  // run.log_file: a rotated, size-capped copy of the log.
   CHECK(fs::exists(s.dir + "/daemon.1.log"));
   CHECK_FALSE(fs::exists(s.dir + "/daemon.3.log"));
   for (const char* f : {"/daemon.log", "/daemon.1.log"}) {
     if (fs::exists(s.dir + f)) CHECK(fs::file_size(s.dir + f) <= 4096);
   }
+
 }
 
 TEST_CASE("kill -9 mid-training: the restart resumes, the ledger keeps every step, the others finish") {
