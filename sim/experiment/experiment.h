@@ -183,6 +183,11 @@ struct RunOptions {
   // Called at every restart of a gossip site (e.g. for a log or a test).
   std::function<void(const RestartReport&)> on_restart;
   ModelBackend backend;
+  // Seconds of wall time since the run started, read once just before
+  // summary.json is written (its "wall_time_s"); the CLI passes a clock
+  // reading, the simulator reads none. Unset: "wall_time_s" is null and
+  // summary.json is byte-identical for the same experiment and seed.
+  std::function<double()> wall_seconds;
 };
 
 struct RunResult {

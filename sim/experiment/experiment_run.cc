@@ -993,6 +993,7 @@ Result<RunResult> RunExperiment(const ExperimentSpec& spec_in, const RunOptions&
                  {"spectral_gap", gap.gap},
                  {"slem", gap.slem}}},
                {"events_processed", events},
+               {"wall_time_s", options.wall_seconds ? json(options.wall_seconds()) : json(nullptr)},
                {"arms", arms}};
   result.summary_path = (fs::path(options.out_dir) / "summary.json").string();
   {
