@@ -121,6 +121,26 @@ Result<SitePlan> PlanFor(const ExperimentSpec& spec, const ArmSpec& arm, size_t 
   return p;
 }
 
+// PlanFor per row count: a plan depends on the site's row count only, and
+// calibrating σ costs tens of ms, so sites of one size (most of them at
+// 1,000 sites) share one.
+class PlanCache {
+ public:
+  PlanCache(const ExperimentSpec& spec, const ArmSpec& arm) : spec_(spec), arm_(arm) {}
+  Result<SitePlan> For(size_t rows) {
+    auto known = plans_.find(rows);
+    if (known != plans_.end()) return known->second;
+    Result<SitePlan> p = PlanFor(spec_, arm_, rows);
+    if (p.ok()) plans_.emplace(rows, *p);
+    return p;
+  }
+
+ private:
+  const ExperimentSpec& spec_;
+  const ArmSpec& arm_;
+  std::map<size_t, SitePlan> plans_;
+};
+
 double AccountedEpsilon(const ExperimentSpec& spec, const SitePlan& plan, int64_t steps) {
   if (!plan.train.is_private) return kNan;
   Result<double> e = privacy::ComputeEpsilon(
@@ -331,8 +351,9 @@ Result<ArmOutcome> RunDirect(const Context& c, size_t arm_index, const ArmSpec& 
   }
   ArmOutcome out;
   SeedTree seeds(c.seed);
+  PlanCache plans(spec, arm);
   for (size_t g = 0; g < groups.size(); ++g) {
-    Result<SitePlan> plan = PlanFor(spec, arm, groups[g].size());
+    Result<SitePlan> plan = plans.For(groups[g].size());
     if (!plan.ok()) return plan.status();
     Result<std::unique_ptr<CountingTrainer>> made =
         c.MakeTrainer(groups[g], plan->train, seeds.Named("trainer", {arm_index, g}));
@@ -458,17 +479,11 @@ Result<ArmOutcome> RunGossip(const Context& c, size_t arm_index, const ArmSpec& 
     peers.push_back(std::move(*p));
   }
   std::vector<SitePlan> plans;
-  // A plan depends on the site's row count only; calibrating σ costs tens of
-  // ms, so sites of one size (most of them, at 1,000 sites) share one.
-  std::map<size_t, SitePlan> plan_of_size;
+  PlanCache plan_cache(spec, arm);
   for (size_t i = 0; i < n; ++i) {
-    auto known = plan_of_size.find(c.site_rows[i].size());
-    if (known == plan_of_size.end()) {
-      Result<SitePlan> p = PlanFor(spec, arm, c.site_rows[i].size());
-      if (!p.ok()) return p.status();
-      known = plan_of_size.emplace(c.site_rows[i].size(), *p).first;
-    }
-    plans.push_back(known->second);
+    Result<SitePlan> p = plan_cache.For(c.site_rows[i].size());
+    if (!p.ok()) return p.status();
+    plans.push_back(*p);
   }
   // The arm's own bookkeeping, outside the trainers (which die at a crash):
   // steps run by all of a site's incarnations, lost ones included; its
