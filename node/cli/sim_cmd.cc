@@ -17,6 +17,7 @@
 #include "node/cli/commands.h"
 #include "node/cli/output.h"
 #include "sim/experiment/experiment.h"
+#include "node/learn/network.h"
 #include "sim/learn/learner_backend.h"
 
 namespace dpnode::cli {
@@ -26,6 +27,7 @@ struct SimFlags {
   std::string experiment;
   std::string out = "sim-out";
   std::optional<uint64_t> seed;
+  int threads = 1;
 };
 
 int RunSim(const SimFlags& f) {
@@ -36,6 +38,9 @@ int RunSim(const SimFlags& f) {
   options.out_dir = f.out;
   options.seed = f.seed;
   options.backend = sim::LearnerBackend();  // model.kind = "mlp" / "torch_logistic"
+  // The simulator is single-threaded; one LibTorch/BLAS thread is faster for
+  // its small models and keeps results independent of the machine's cores.
+  learn::SetComputeThreads(f.threads);
   size_t last_len = 0;
   options.progress = [&last_len](const std::string& line) {
     // One status line, rewritten in place.
@@ -72,6 +77,11 @@ void RegisterSimCommand(CLI::App& app, int& exit_code) {
       ->required();
   cmd->add_option("--out", flags->out, "output directory")->capture_default_str();
   cmd->add_option("--seed", flags->seed, "root seed, overriding the file's");
+  cmd->add_option("--threads", flags->threads,
+                  "LibTorch/BLAS threads for mlp / torch_logistic models (1 keeps results "
+                  "independent of the machine)")
+      ->check(CLI::Range(1, 256))
+      ->capture_default_str();
   cmd->callback([flags, &exit_code] { exit_code = RunSim(*flags); });
 }
 
