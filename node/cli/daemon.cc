@@ -156,13 +156,9 @@ Status WriteNpz(const std::string& path, const std::vector<NpyArray>& arrays) {
 }
 
 Result<DaemonConfig> LoadDaemonConfig(const std::string& file) {
-  toml::table root;
-  try {
-    root = toml::parse_file(file);
-  } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ": " +
-                                   std::string(e.description()));
-  }
+  Result<toml::table> parsed = ParseTomlFile(file);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& root = *parsed;
   DPNODE_RETURN_IF_ERROR(OnlyKeys(file, "", root,
                                   {"site", "data", "privacy", "model", "train", "network", "run"}));
   // site_config.cc reads [site] without checking its keys; the daemon does.

@@ -116,15 +116,9 @@ Status ReadTrain(const std::string& file, const fs::path& dir, const toml::table
 }  // namespace
 
 Result<SiteConfig> LoadSiteConfig(const std::string& file, bool data_only) {
-  toml::table root;
-  try {
-    root = toml::parse_file(file);
-  } catch (const toml::parse_error& e) {
-    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ": " +
-                                   std::string(e.description()));
-  } catch (const std::exception& e) {
-    return Status::InvalidArgument(file + ": " + e.what());
-  }
+  Result<toml::table> parsed = ParseTomlFile(file);
+  if (!parsed.ok()) return parsed.status();
+  const toml::table& root = *parsed;
   SiteConfig c;
   c.file = file;
   const fs::path dir = fs::path(file).parent_path();

@@ -14,6 +14,17 @@ std::string Number(double v) {
 
 }  // namespace
 
+Result<toml::table> ParseTomlFile(const std::string& file) {
+  try {
+    return toml::parse_file(file);
+  } catch (const toml::parse_error& e) {
+    return Status::InvalidArgument(file + ":" + std::to_string(e.source().begin.line) + ": " +
+                                   std::string(e.description()));
+  } catch (const std::exception& e) {
+    return Status::InvalidArgument(file + ": " + e.what());
+  }
+}
+
 std::string Where(const std::string& file, const toml::node& node) {
   return file + ":" + std::to_string(node.source().begin.line);
 }

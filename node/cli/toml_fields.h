@@ -13,6 +13,10 @@
 
 namespace dpnode::cli {
 
+// Parses `file`. InvalidArgument "file:line: what" for a syntax error,
+// "file: why" when it cannot be read.
+Result<toml::table> ParseTomlFile(const std::string& file);
+
 // "file:line" of `node`, for error messages.
 std::string Where(const std::string& file, const toml::node& node);
 
