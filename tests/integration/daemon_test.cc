@@ -129,6 +129,17 @@ void WriteConfig(const Site& s, const std::string& extra_network = "",
     << "mixing_timeout_s = " << mixing_timeout_s << "\nsettle_window = 5\n" << extra_run;
 }
 
+// Replaces the first `from` in the site's dpnode.toml by `to` (a key WriteConfig
+// writes with another value).
+void EditConfig(const Site& s, const std::string& from, const std::string& to) {
+  const std::string path = s.dir + "/dpnode.toml";
+  std::string text = ReadAll(path);
+  const size_t at = text.find(from);
+  REQUIRE_MESSAGE(at != std::string::npos, path << " has no '" << from << "'");
+  text.replace(at, from.size(), to);
+  std::ofstream(path) << text;
+}
+
 std::vector<Site> MakeSites(const std::string& root, const std::vector<std::string>& csvs) {
   std::vector<Site> sites;
   for (const std::string& c : csvs) {
@@ -416,12 +427,8 @@ TEST_CASE("a site of another consortium is refused with a clear message") {
   WritePeers(tmp.path() + "/peers.txt", sites);
   WriteConfig(sites[0], "", "max_steps = 3\n", 2, 2);
   WriteConfig(sites[1], "", "max_steps = 3\n", 2, 2);
-  {  // va was configured for another consortium.
-    std::string text = ReadAll(sites[1].dir + "/dpnode.toml");
-    const std::string from = "consortium_id = \"itest\"";
-    text.replace(text.find(from), from.size(), "consortium_id = \"other-study\"");
-    std::ofstream(sites[1].dir + "/dpnode.toml") << text;
-  }
+  // va was configured for another consortium.
+  EditConfig(sites[1], "consortium_id = \"itest\"", "consortium_id = \"other-study\"");
   const pid_t a = Spawn({kDpnode, "--peers", "../peers.txt"}, sites[0].dir, sites[0].dir + "/run.log");
   const pid_t b = Spawn({kDpnode, "--peers", "../peers.txt"}, sites[1].dir, sites[1].dir + "/run.log");
   CHECK(Wait(a, std::chrono::seconds(40)) == 0);
@@ -532,12 +539,8 @@ TEST_CASE("SIGTERM checkpoints and exports and a restart with the budget spent t
                                std::string("metrics_listen = \"127.0.0.1:") +
                                std::to_string(metrics_port) + "\"\n";
   WriteConfig(s, "", log_keys, 20, 1);
-  {  // Slow steps for the first run only (the key is last, so it overrides nothing).
-    std::string text = ReadAll(s.dir + "/dpnode.toml");
-    const std::string from = "step_interval_ms = 5";
-    text.replace(text.find(from), from.size(), "step_interval_ms = 100");
-    std::ofstream(s.dir + "/dpnode.toml") << text;
-  }
+  // Slow steps for the first run only.
+  EditConfig(s, "step_interval_ms = 5", "step_interval_ms = 100");
   const pid_t pid = Spawn({kDpnode, "--peers", "../peers.txt"}, s.dir, s.dir + "/run1.log");
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
   int64_t steps_seen = 0;
@@ -607,10 +610,7 @@ TEST_CASE("kill -9 mid-training: the restart resumes, the ledger keeps every ste
   std::vector<pid_t> pids;
   for (const Site& s : sites) {
     WriteConfig(s, "", "", 5);
-    std::string text = ReadAll(s.dir + "/dpnode.toml");
-    const std::string from = "step_interval_ms = 5";
-    text.replace(text.find(from), from.size(), "step_interval_ms = 40");
-    std::ofstream(s.dir + "/dpnode.toml") << text;
+    EditConfig(s, "step_interval_ms = 5", "step_interval_ms = 40");
     pids.push_back(Spawn({kDpnode, "--peers", "../peers.txt"}, s.dir, s.dir + "/run.log"));
   }
   const Site& victim = sites[1];
